@@ -1,0 +1,184 @@
+"""Turn fitted scikit-learn density estimators into densities the engine can use.
+
+Every check here runs before any sampling, so bad input fails fast and no
+user estimator is ever modified: fitted arrays are copied into new objects.
+"""
+
+import copy
+import inspect
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+from sklearn.neighbors import KernelDensity
+from sklearn.utils.validation import check_is_fitted
+
+from ._gaussian import GaussianMixtureParams
+
+
+class EstimatorDensity:
+    """Generic fallback: any fitted estimator with ``sample`` and ``score_samples``.
+
+    Draws are reproducible when ``sample`` accepts a ``random_state`` argument
+    (as :class:`~sklearn.neighbors.KernelDensity` does) or when the estimator
+    has a ``random_state`` parameter, which is then set on a shallow copy.
+    """
+
+    def __init__(self, estimator, name):
+        self.estimator = estimator
+        self.name = name
+        n_features = getattr(estimator, "n_features_in_", None)
+        self.n_features = None if n_features is None else int(n_features)
+
+    def log_density(self, X):
+        values = np.asarray(self.estimator.score_samples(X), dtype=np.float64)
+        if values.shape != (X.shape[0],):
+            raise ValueError(
+                f"{self.name}.score_samples returned shape {values.shape}; "
+                f"expected ({X.shape[0]},)."
+            )
+        if np.isnan(values).any() or np.isposinf(values).any():
+            raise ValueError(
+                f"{self.name}.score_samples returned NaN or +inf; a log-density "
+                "must be finite or -inf."
+            )
+        return values
+
+    def sample(self, n_samples, seed_sequence):
+        random_state = np.random.RandomState(np.random.MT19937(seed_sequence))
+        estimator = self.estimator
+        if "random_state" in inspect.signature(estimator.sample).parameters:
+            drawn = estimator.sample(n_samples, random_state=random_state)
+        else:
+            params = estimator.get_params() if hasattr(estimator, "get_params") else {}
+            if "random_state" in params:
+                estimator = copy.copy(estimator)
+                estimator.random_state = random_state
+            else:
+                warnings.warn(
+                    f"{self.name}.sample takes no random_state, so its draws are "
+                    "not controlled by random_state and may repeat across chunks.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            drawn = estimator.sample(n_samples)
+        if isinstance(drawn, tuple):  # GaussianMixture-style (X, labels)
+            drawn = drawn[0]
+        X = np.asarray(drawn, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] != n_samples:
+            raise ValueError(
+                f"{self.name}.sample({n_samples}) returned shape {X.shape}; "
+                f"expected ({n_samples}, n_features)."
+            )
+        return X
+
+
+def _require_methods(estimator, name, methods):
+    missing = [m for m in methods if not callable(getattr(estimator, m, None))]
+    if missing:
+        raise TypeError(
+            f"{name} must be a fitted density estimator such as GaussianMixture; "
+            f"{type(estimator).__name__} has no {' or '.join(missing)} method."
+        )
+
+
+def _check_fitted(estimator, name):
+    """check_is_fitted, extended to duck-typed estimators outside BaseEstimator."""
+    if isinstance(estimator, BaseEstimator):
+        check_is_fitted(estimator)
+        return
+    is_fitted = getattr(estimator, "__sklearn_is_fitted__", None)
+    if is_fitted is not None:
+        fitted = is_fitted()
+    else:
+        fitted = any(
+            key.endswith("_") and not key.startswith("__") for key in vars(estimator)
+        )
+    if not fitted:
+        raise NotFittedError(
+            f"{name} ({type(estimator).__name__}) is not fitted yet; call its fit "
+            "method first."
+        )
+
+
+def _check_finite(name, **arrays):
+    for label, array in arrays.items():
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} has non-finite values in {label}.")
+
+
+def _from_gaussian_mixture(estimator, name):
+    # For BayesianGaussianMixture, weights_, means_ and precisions_cholesky_
+    # (computed from covariances_) are the plug-in density that sample() draws
+    # from; score_samples instead uses variational expectations.
+    weights = np.array(estimator.weights_, dtype=np.float64)
+    means = np.array(estimator.means_, dtype=np.float64)
+    precisions_cholesky = np.array(estimator.precisions_cholesky_, dtype=np.float64)
+    _check_finite(
+        name,
+        weights_=weights,
+        means_=means,
+        precisions_cholesky_=precisions_cholesky,
+    )
+    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-8):
+        raise ValueError(f"{name}.weights_ must be non-negative and sum to 1.")
+    return GaussianMixtureParams(
+        weights=weights / weights.sum(),
+        means=means,
+        covariance_type=estimator.covariance_type,
+        precisions_cholesky=precisions_cholesky,
+    )
+
+
+def _from_kernel_density(estimator, name):
+    if estimator.kernel != "gaussian":
+        raise ValueError(
+            f"{name} is a KernelDensity with kernel={estimator.kernel!r}, which "
+            "cannot be sampled: scikit-learn samples only the 'gaussian' and "
+            "'tophat' kernels, and only the 'gaussian' kernel is a Gaussian "
+            "mixture. Refit it with kernel='gaussian'."
+        )
+    if estimator.metric != "euclidean":
+        raise ValueError(
+            f"{name} is a KernelDensity with metric={estimator.metric!r}; its "
+            "gaussian kernel is a normalised Gaussian only for metric='euclidean'."
+        )
+    means = np.array(estimator.tree_.data, dtype=np.float64)
+    sample_weight = estimator.tree_.sample_weight
+    if sample_weight is None:
+        weights = np.full(means.shape[0], 1.0 / means.shape[0])
+    else:
+        weights = np.array(sample_weight, dtype=np.float64)
+        weights /= weights.sum()
+    bandwidth = float(estimator.bandwidth_)
+    _check_finite(name, training_data=means, bandwidth_=bandwidth)
+    if bandwidth <= 0:
+        raise ValueError(f"{name}.bandwidth_ must be positive, got {bandwidth}.")
+    return GaussianMixtureParams(
+        weights=weights,
+        means=means,
+        covariance_type="spherical",
+        precisions_cholesky=np.full(means.shape[0], 1.0 / bandwidth),
+    )
+
+
+def as_density(estimator, name, *, needs_sampling):
+    """Validate a fitted estimator and wrap it as a density.
+
+    Returns a :class:`GaussianMixtureParams` for Gaussian mixtures and Gaussian
+    kernel density estimates, and an :class:`EstimatorDensity` otherwise.
+    """
+    if isinstance(estimator, GaussianMixture | BayesianGaussianMixture):
+        check_is_fitted(estimator)
+        return _from_gaussian_mixture(estimator, name)
+    if isinstance(estimator, KernelDensity):
+        check_is_fitted(estimator)
+        if estimator.kernel == "tophat" and estimator.metric == "euclidean":
+            return EstimatorDensity(estimator, name)
+        return _from_kernel_density(estimator, name)
+    needed = ("sample", "score_samples") if needs_sampling else ("score_samples",)
+    _require_methods(estimator, name, needed)
+    _check_fitted(estimator, name)
+    return EstimatorDensity(estimator, name)

@@ -1,0 +1,366 @@
+"""Monte Carlo engine: chunked, parallel and reproducible estimation of E_s[h].
+
+One *side* estimates the expectation, under a sampled density s, of an
+integrand of log s(x) and log t(x) for another density t:
+
+* ``"kl"``: h = log s - log t, so the side is KL(s || t);
+* ``"js"``: h = log 2 + log s - logaddexp(log s, log t), so the side is
+  KL(s || m) with m = (s + t) / 2, and JS = (side_p + side_q) / 2.
+
+Samples are drawn in fixed-size chunks. The chunk plan and every random stream
+(``SeedSequence(entropy, spawn_key=...)``) depend only on the seed, the models
+and ``n_samples``, never on ``n_jobs``, and chunk results are reduced in chunk
+order, so results are bit-identical for any number of jobs.
+
+Variance reduction for Gaussian mixtures (Chen, Hershey, Olsen & Yashchin,
+ICASSP 2008, for the control variates):
+
+* stratification by component: component a gets an exact share of the points
+  and E_s[h] = sum_a w_a E_{s_a}[h];
+* control variates: within stratum a the weighted log-densities of s_a and of
+  the best-matched components t_b have exactly known means,
+  E_{s_a}[log s_a] = -H_a and E_{s_a}[log t_b] = -H_a - KL(s_a || t_b), and are
+  regressed out of h with per-stratum least-squares coefficients;
+* randomized quasi-Monte Carlo: one scrambled Sobol' sequence per replicate,
+  with each component given a power-of-two block aligned on a multiple of its
+  size, so each block is itself a scrambled (t, m, s)-net. The spread of the
+  independent replicates gives the standard error (Owen, "Monte Carlo theory,
+  methods and examples", ch. 17).
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtri
+from scipy.stats import qmc
+from sklearn.utils.parallel import Parallel, delayed
+
+from ._gaussian import GaussianMixtureParams, pairwise_kl
+
+MC_METHODS = ("mc", "stratified", "rqmc")
+
+# Fixed chunk size: about 2.6 MiB of samples in d = 20, and the unit of work
+# handed to joblib. It must not depend on n_jobs (reproducibility).
+CHUNK_SIZE = 2**14
+# Independent scramblings for RQMC: the standard error has N_SCRAMBLINGS - 1
+# degrees of freedom.
+N_SCRAMBLINGS = 16
+# Components of t used as control variates for each stratum of s.
+N_MATCHED_CONTROLS = 2
+# Control variates are fitted only in strata this large per coefficient, so
+# that estimating the coefficients costs almost no variance.
+MIN_SAMPLES_PER_COEFFICIENT = 32
+# Bound on n_components(s) * n_components(t) for the pairwise KL matrix
+# that the control variates need (a KDE can have many components).
+MAX_PAIRWISE = 2**22
+
+_LOG_2 = np.log(2.0)
+_SIDE_KEYS = {"p": 0, "q": 1}
+
+
+def min_samples(method, n_components):
+    """Smallest n_samples for which ``method`` can run on a mixture."""
+    if method == "rqmc":
+        return N_SCRAMBLINGS * n_components
+    if method == "stratified":
+        return 2 * n_components
+    return 2
+
+
+def _allocate_proportional(weights, total, minimum):
+    """Integer counts summing to ``total``, at least ``minimum`` each, else ~w."""
+    free = total - minimum * weights.size
+    target = weights * free
+    counts = np.floor(target).astype(np.int64)
+    remainder = free - counts.sum()
+    # Largest remainders first; stable sort keeps the plan deterministic.
+    counts[np.argsort(counts - target, kind="stable")[:remainder]] += 1
+    return counts + minimum
+
+
+def _allocate_powers_of_two(weights, total):
+    """Power-of-two counts per component, at least 1 each, summing to <= total."""
+    target = np.maximum(weights * total, 1.0)
+    counts = 2 ** np.floor(np.log2(target)).astype(np.int64)
+    remaining = total - counts.sum()
+    # Doubling once is all any component can take (target / count < 2 after
+    # the floor); serve the most under-sampled components first.
+    for k in np.argsort(counts / target, kind="stable"):
+        if counts[k] <= remaining:
+            remaining -= counts[k]
+            counts[k] *= 2
+    return counts
+
+
+@dataclass(frozen=True, eq=False)
+class Side:
+    """Everything needed to estimate one expectation, fixed before any sampling."""
+
+    key: str  # "p" or "q": which distribution is sampled; selects the streams
+    sampled: object  # GaussianMixtureParams or EstimatorDensity
+    other: object
+    integrand: str  # "kl" or "js"
+    method: str
+    n_samples: int
+    allocation: np.ndarray = None  # stratified: per component; rqmc: per replicate
+    controls: np.ndarray = None  # (K, m) matched components of `other`
+    control_means: np.ndarray = None  # (K, 1 + m) exact means of the controls
+
+    @property
+    def n_strata(self):
+        return 1 if self.method == "mc" else self.sampled.n_components
+
+    @property
+    def n_replicates(self):
+        return N_SCRAMBLINGS if self.method == "rqmc" else 1
+
+    def chunks(self):
+        """The chunk plan: (replicate, start, stop) with indices into one stream."""
+        length = int(self.allocation.sum()) if self.method == "rqmc" else self.n_samples
+        return [
+            (replicate, start, min(start + CHUNK_SIZE, length))
+            for replicate in range(self.n_replicates)
+            for start in range(0, length, CHUNK_SIZE)
+        ]
+
+
+def make_side(key, sampled, other, integrand, method, n_samples):
+    """Plan one side: allocation and control variates. Raises on infeasible input."""
+    if method == "mc" or not isinstance(sampled, GaussianMixtureParams):
+        return Side(key, sampled, other, integrand, "mc", n_samples)
+    weights = sampled.weights
+    if method == "rqmc":
+        allocation = _allocate_powers_of_two(weights, n_samples // N_SCRAMBLINGS)
+    else:
+        allocation = _allocate_proportional(weights, n_samples, 2)
+
+    k_sampled = sampled.n_components
+    controls = control_means = None
+    if n_samples >= 2 * MIN_SAMPLES_PER_COEFFICIENT * k_sampled:
+        own_means = sampled.log_weights - sampled.entropies
+        controls = np.empty((k_sampled, 0), dtype=np.intp)
+        control_means = own_means[:, None]
+        if (
+            isinstance(other, GaussianMixtureParams)
+            and k_sampled * other.n_components <= MAX_PAIRWISE
+        ):
+            divergences = pairwise_kl(sampled, other)
+            # Goldberger's matching: the components of t that best explain s_a.
+            cost = divergences - other.log_weights
+            n_matched = min(N_MATCHED_CONTROLS, other.n_components)
+            controls = np.argsort(cost, axis=1, kind="stable")[:, :n_matched]
+            matched_means = (
+                other.log_weights[controls]
+                - sampled.entropies[:, None]
+                - np.take_along_axis(divergences, controls, axis=1)
+            )
+            control_means = np.hstack([control_means, matched_means])
+    return Side(
+        key,
+        sampled,
+        other,
+        integrand,
+        method,
+        n_samples,
+        allocation,
+        controls,
+        control_means,
+    )
+
+
+def _standard_normal_block(side, entropy, replicate, start, stop):
+    """Standard normal rows [start, stop) of the side's stream, and their labels."""
+    side_key = _SIDE_KEYS[side.key]
+    if side.method == "rqmc":
+        # Components in decreasing block size, so each block starts at a
+        # multiple of its own power-of-two size.
+        order = np.argsort(-side.allocation, kind="stable")
+        ends = np.cumsum(side.allocation[order])
+        scramble = np.random.SeedSequence(entropy, spawn_key=(side_key, replicate))
+        engine = qmc.Sobol(
+            side.sampled.n_features, scramble=True, rng=np.random.default_rng(scramble)
+        )
+        if start:
+            engine.fast_forward(start)
+        with warnings.catch_warnings():
+            # Blocks are aligned powers of two; chunk boundaries need not be.
+            warnings.filterwarnings("ignore", message="The balance properties")
+            uniforms = engine.random(stop - start)
+        np.clip(uniforms, 2.0**-53, 1.0 - 2.0**-53, out=uniforms)
+        Z = ndtri(uniforms)
+        labels = order[np.searchsorted(ends, np.arange(start, stop), side="right")]
+    else:
+        rng = np.random.default_rng(
+            np.random.SeedSequence(entropy, spawn_key=(side_key, start // CHUNK_SIZE))
+        )
+        if side.method == "stratified":
+            ends = np.cumsum(side.allocation)
+            labels = np.searchsorted(ends, np.arange(start, stop), side="right")
+        else:
+            labels = np.repeat(
+                np.arange(side.sampled.n_components),
+                rng.multinomial(stop - start, side.sampled.weights),
+            )
+        Z = rng.standard_normal((stop - start, side.sampled.n_features))
+    # Group rows by component; within a component the order does not matter.
+    grouping = np.argsort(labels, kind="stable")
+    return Z[grouping], labels[grouping]
+
+
+def _integrand(side, X, labels):
+    """Integrand values and control variates as columns of an (n, q) array."""
+    sampled, other = side.sampled, side.other
+    with_controls = side.controls is not None
+    if with_controls:
+        log_s, own = sampled.log_density(X, gather=labels[None, :])
+        columns = [own]
+        if side.controls.shape[1]:
+            log_t, matched = other.log_density(X, gather=side.controls[labels].T)
+            columns.append(matched)
+        else:
+            log_t = other.log_density(X)
+    else:
+        log_s, log_t = sampled.log_density(X), other.log_density(X)
+    if not np.all(np.isfinite(log_s)):
+        raise ValueError(
+            f"The log-density of {side.key} is not finite at points sampled from "
+            f"{side.key}; its estimator's sample and score_samples disagree."
+        )
+    if side.integrand == "kl":
+        values = log_s - log_t  # +inf where t = 0, handled by the caller
+    else:
+        values = _LOG_2 + log_s - np.logaddexp(log_s, log_t)
+    if with_controls:
+        return np.vstack([values[None, :], *columns]).T
+    return values[:, None]
+
+
+@dataclass(frozen=True, eq=False)
+class Moments:
+    """Per-stratum count, means and co-moment matrices of (h, controls)."""
+
+    count: np.ndarray  # (K,)
+    mean: np.ndarray  # (K, q)
+    comoment: np.ndarray  # (K, q, q): sum of outer products of deviations
+
+    def merge(self, other):
+        """Chan, Golub & LeVeque's pairwise update, vectorised over strata."""
+        count = self.count + other.count
+        safe = np.maximum(count, 1)
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / safe)[:, None]
+        scale = (self.count * other.count / safe)[:, None, None]
+        outer = delta[:, :, None] * delta[:, None, :]
+        comoment = self.comoment + other.comoment + scale * outer
+        return Moments(count, mean, comoment)
+
+
+def chunk_moments(side, entropy, replicate, start, stop):
+    """Draw one chunk, evaluate the integrand and reduce it to per-stratum moments.
+
+    Returns None when the integrand is +inf somewhere (t = 0 where s > 0),
+    which makes the KL side infinite.
+    """
+    if isinstance(side.sampled, GaussianMixtureParams):
+        Z, labels = _standard_normal_block(side, entropy, replicate, start, stop)
+        counts = np.bincount(labels, minlength=side.sampled.n_components)
+        X = side.sampled.transform_standard_normal(Z, counts)
+    else:
+        seed = np.random.SeedSequence(
+            entropy, spawn_key=(_SIDE_KEYS[side.key], start // CHUNK_SIZE)
+        )
+        X = side.sampled.sample(stop - start, seed)
+        labels = np.zeros(stop - start, dtype=np.intp)
+    values = _integrand(side, X, labels)
+    if np.isposinf(values[:, 0]).any():
+        return None
+    strata = labels if side.n_strata > 1 else np.zeros_like(labels)
+    counts = np.bincount(strata, minlength=side.n_strata)
+    present = np.flatnonzero(counts)
+    starts = np.concatenate([[0], np.cumsum(counts[present])[:-1]])
+    q = values.shape[1]
+    mean = np.zeros((side.n_strata, q))
+    mean[present] = np.add.reduceat(values, starts, axis=0) / counts[present, None]
+    deviations = values - mean[strata]
+    comoment = np.zeros((side.n_strata, q, q))
+    comoment[present] = np.add.reduceat(
+        deviations[:, :, None] * deviations[:, None, :], starts, axis=0
+    )
+    return Moments(counts, mean, comoment)
+
+
+def _control_coefficients(moments):
+    """Least-squares coefficients of h on the controls, per stratum.
+
+    Returns the (K, n_controls) coefficients and the number fitted per stratum
+    (0 in strata too small to fit them).
+    """
+    n_controls = moments.mean.shape[1] - 1
+    beta = np.zeros((moments.count.size, n_controls))
+    fitted = moments.count >= MIN_SAMPLES_PER_COEFFICIENT * (n_controls + 1)
+    if n_controls and fitted.any():
+        cov_cc = moments.comoment[fitted, 1:, 1:]
+        cov_ch = moments.comoment[fitted, 1:, 0]
+        # pinv copes with collinear controls (e.g. a component shared by s and t).
+        beta[fitted] = np.einsum("kij,kj->ki", np.linalg.pinv(cov_cc), cov_ch)
+    return beta, n_controls * fitted
+
+
+def _corrected_means(side, moments, beta):
+    """Per-stratum estimates of E_{s_a}[h] after removing the control variates."""
+    if beta.shape[1] == 0:
+        return moments.mean[:, 0]
+    return moments.mean[:, 0] - np.einsum(
+        "kc,kc->k", moments.mean[:, 1:] - side.control_means, beta
+    )
+
+
+def reduce_side(side, results):
+    """Combine chunk moments (in chunk order) into (estimate, standard error)."""
+    if any(result is None for result in results):
+        return np.inf, 0.0
+    per_replicate = {}
+    for (replicate, _, _), result in zip(side.chunks(), results, strict=True):
+        previous = per_replicate.get(replicate)
+        merged = result if previous is None else previous.merge(result)
+        per_replicate[replicate] = merged
+    replicates = [per_replicate[r] for r in range(side.n_replicates)]
+    pooled = replicates[0]
+    for moments in replicates[1:]:
+        pooled = pooled.merge(moments)
+
+    if side.method == "mc":
+        n = pooled.count[0]
+        return pooled.mean[0, 0], np.sqrt(pooled.comoment[0, 0, 0] / (n - 1) / n)
+
+    weights = side.sampled.weights
+    beta, n_coefficients = _control_coefficients(pooled)
+    if side.method == "rqmc":
+        estimates = np.array(
+            [weights @ _corrected_means(side, m, beta) for m in replicates]
+        )
+        return estimates.mean(), estimates.std(ddof=1) / np.sqrt(estimates.size)
+
+    # Stratified: residual variance of h - beta . c within each stratum.
+    n = pooled.count
+    residual = pooled.comoment[:, 0, 0] - np.einsum(
+        "kc,kc->k", pooled.comoment[:, 0, 1:], beta
+    )
+    variance = np.maximum(residual, 0.0) / np.maximum(n - 1 - n_coefficients, 1)
+    estimate = weights @ _corrected_means(side, pooled, beta)
+    return estimate, np.sqrt(np.sum(weights**2 * variance / n))
+
+
+def estimate_sides(sides, entropy, n_jobs):
+    """Estimate every side in one parallel pass; returns [(value, std_error)]."""
+    tasks = [(side, chunk) for side in sides for chunk in side.chunks()]
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(chunk_moments)(side, entropy, *chunk) for side, chunk in tasks
+    )
+    output, position = [], 0
+    for side in sides:
+        n_chunks = len(side.chunks())
+        output.append(reduce_side(side, results[position : position + n_chunks]))
+        position += n_chunks
+    return output

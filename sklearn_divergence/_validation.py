@@ -1,0 +1,56 @@
+"""Argument checks shared by the public functions. All run before any work."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+
+def check_n_samples(n_samples):
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+        raise ValueError(
+            f"n_samples must be an integer >= 2, got {type(n_samples).__name__} "
+            f"{n_samples!r}."
+        )
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples}.")
+    return int(n_samples)
+
+
+def log_base(base):
+    """Natural log of the unit's base: 1.0 for nats (base=None)."""
+    if base is None:
+        return 1.0
+    if isinstance(base, bool) or not isinstance(base, numbers.Real):
+        raise ValueError(f"base must be None or a positive number, got {base!r}.")
+    if not np.isfinite(base) or base <= 0 or base == 1:
+        raise ValueError(
+            f"base must be None (nats) or a positive finite number other than 1, "
+            f"got {base!r}."
+        )
+    return float(np.log(base))
+
+
+def check_method(method, valid):
+    if not isinstance(method, str) or method not in valid:
+        listed = ", ".join(repr(m) for m in valid)
+        raise ValueError(f"method must be one of {listed}; got {method!r}.")
+    return method
+
+
+def seed_entropy(random_state):
+    """Entropy for ``numpy.random.SeedSequence`` from any scikit-learn random_state.
+
+    An int is used as it is, so the same int always gives the same streams. A
+    ``RandomState`` (or None, meaning numpy's global one) or a ``Generator`` is
+    advanced once to draw 128 bits, as scikit-learn estimators consume theirs.
+    """
+    if isinstance(random_state, np.random.Generator):
+        return [int(v) for v in random_state.integers(0, 2**32, size=4)]
+    if isinstance(random_state, bool):
+        raise ValueError(f"random_state cannot be a bool, got {random_state!r}.")
+    # Validates ints (0 <= seed < 2**32) and rejects anything else.
+    generator = check_random_state(random_state)
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return [int(v) for v in generator.randint(0, 2**32, size=4, dtype=np.uint64)]

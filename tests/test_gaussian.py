@@ -1,0 +1,142 @@
+"""The mixture machinery against scikit-learn and textbook formulas."""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+from sklearn.neighbors import KernelDensity
+
+from sklearn_divergence._gaussian import COVARIANCE_TYPES, pairwise_kl
+from sklearn_divergence._models import as_density
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_components", [1, 4])
+def test_log_density_matches_score_samples(blobs, covariance_type, n_components):
+    model = GaussianMixture(
+        n_components, covariance_type=covariance_type, random_state=0
+    ).fit(blobs[0])
+    density = as_density(model, "p", needs_sampling=True)
+    # Far points too: 30 units out, where densities underflow in linear space.
+    X = np.vstack([blobs[1], np.random.default_rng(0).normal(0, 30, (200, 3))])
+    np.testing.assert_allclose(
+        density.log_density(X), model.score_samples(X), rtol=1e-12, atol=1e-10
+    )
+
+
+def test_log_density_over_many_blocks(blobs):
+    model = GaussianMixture(6, random_state=0).fit(blobs[0])
+    density = as_density(model, "p", needs_sampling=True)
+    X = np.random.default_rng(1).normal(1, 2, (3 * density.block_rows(10**9) + 7, 3))
+    np.testing.assert_allclose(
+        density.log_density(X), model.score_samples(X), rtol=1e-12, atol=1e-10
+    )
+
+
+def test_gather_returns_weighted_component_log_probs(blobs):
+    model = GaussianMixture(3, random_state=0).fit(blobs[0])
+    density = as_density(model, "p", needs_sampling=True)
+    X = blobs[1][:50]
+    columns = np.tile([[2], [0]], (1, 50))
+    _, gathered = density.log_density(X, gather=columns)
+    expected = model._estimate_weighted_log_prob(X)
+    np.testing.assert_allclose(gathered[0], expected[:, 2], rtol=1e-12)
+    np.testing.assert_allclose(gathered[1], expected[:, 0], rtol=1e-12)
+
+
+def test_bayesian_mixture_uses_plug_in_density(blobs):
+    bayes = BayesianGaussianMixture(n_components=3, random_state=0).fit(blobs[0])
+    density = as_density(bayes, "p", needs_sampling=True)
+    plug_in = GaussianMixture(3)
+    plug_in.weights_ = bayes.weights_
+    plug_in.means_ = bayes.means_
+    plug_in.covariances_ = bayes.covariances_
+    plug_in.precisions_cholesky_ = bayes.precisions_cholesky_
+    X = blobs[1]
+    np.testing.assert_allclose(
+        density.log_density(X), plug_in.score_samples(X), rtol=1e-12, atol=1e-10
+    )
+    # score_samples is not that density: the snippet's bias is real.
+    assert np.abs(bayes.score_samples(X) - density.log_density(X)).max() > 1e-3
+
+
+def _kde_reference(data, weights, bandwidth, X):
+    """Exact log-density of a Gaussian KDE: a logsumexp of normal log-pdfs."""
+    squared = ((X[:, None, :] - data[None, :, :]) ** 2).sum(axis=2)
+    d = data.shape[1]
+    log_kernel = -0.5 * squared / bandwidth**2 - d * np.log(
+        bandwidth * np.sqrt(2 * np.pi)
+    )
+    return logsumexp(log_kernel + np.log(weights / weights.sum()), axis=1)
+
+
+@pytest.mark.parametrize("bandwidth", [0.3, "scott", "silverman"])
+def test_kernel_density_is_a_spherical_mixture(blobs, bandwidth):
+    data = blobs[0][:100]
+    kde = KernelDensity(bandwidth=bandwidth).fit(data)
+    density = as_density(kde, "p", needs_sampling=True)
+    assert density.n_components == 100
+    X = blobs[1][:80]
+    exact = _kde_reference(data, np.ones(100), kde.bandwidth_, X)
+    np.testing.assert_allclose(density.log_density(X), exact, rtol=1e-12)
+    # KernelDensity's tree summation itself is only accurate to about 1e-7.
+    np.testing.assert_allclose(density.log_density(X), kde.score_samples(X), rtol=1e-6)
+
+
+def test_kernel_density_sample_weight(blobs):
+    data = blobs[0][:60]
+    weights = np.random.default_rng(0).uniform(0.1, 2, 60)
+    kde = KernelDensity(bandwidth=0.5).fit(data, sample_weight=weights)
+    density = as_density(kde, "p", needs_sampling=True)
+    X = blobs[1][:40]
+    exact = _kde_reference(data, weights, 0.5, X)
+    np.testing.assert_allclose(density.log_density(X), exact, rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_sampling_transform_has_component_moments(blobs, covariance_type):
+    model = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(
+        blobs[0]
+    )
+    density = as_density(model, "p", needs_sampling=True)
+    n = 200_000
+    Z = np.random.default_rng(0).standard_normal((2 * n, 3))
+    X = density.transform_standard_normal(Z, np.array([n, n]))
+    stored = model.covariances_
+    if covariance_type == "full":
+        covariances = stored
+    elif covariance_type == "tied":
+        covariances = np.stack([stored] * 2)
+    elif covariance_type == "diag":
+        covariances = np.stack([np.diag(c) for c in stored])
+    else:
+        covariances = np.stack([np.eye(3) * c for c in stored])
+    for k in range(2):
+        rows = X[k * n : (k + 1) * n]
+        scale = np.sqrt(np.diag(covariances[k]))
+        np.testing.assert_allclose(
+            rows.mean(axis=0), model.means_[k], atol=5 * scale.max() / np.sqrt(n)
+        )
+        np.testing.assert_allclose(np.cov(rows.T), covariances[k], atol=0.02)
+
+
+def test_pairwise_kl_matches_textbook_formula(blobs):
+    p = GaussianMixture(3, random_state=0).fit(blobs[0])
+    q = GaussianMixture(2, covariance_type="diag", random_state=0).fit(blobs[1])
+    matrix = pairwise_kl(
+        as_density(p, "p", needs_sampling=True),
+        as_density(q, "q", needs_sampling=True),
+    )
+    for a in range(3):
+        for b in range(2):
+            cov_q = np.diag(q.covariances_[b])
+            precision_q = np.linalg.inv(cov_q)
+            diff = q.means_[b] - p.means_[a]
+            expected = 0.5 * (
+                np.trace(precision_q @ p.covariances_[a])
+                + diff @ precision_q @ diff
+                - 3
+                + np.linalg.slogdet(cov_q)[1]
+                - np.linalg.slogdet(p.covariances_[a])[1]
+            )
+            assert matrix[a, b] == pytest.approx(expected, rel=1e-11, abs=1e-12)

@@ -1,0 +1,107 @@
+"""Bad input fails fast, with a message naming the argument."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KernelDensity
+
+from sklearn_divergence import js_distance, js_divergence, kl_divergence
+
+FUNCTIONS = [kl_divergence, js_divergence, js_distance]
+
+
+@pytest.fixture(scope="module")
+def models(blobs):
+    p = GaussianMixture(2, random_state=0).fit(blobs[0])
+    q = GaussianMixture(2, random_state=0).fit(blobs[1])
+    return p, q
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_feature_mismatch_names_both_numbers(function, models):
+    p, _ = models
+    q = GaussianMixture(1).fit(np.random.default_rng(0).normal(size=(50, 5)))
+    with pytest.raises(ValueError, match="p has 3 and q has 5"):
+        function(p, q)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_unfitted_estimator(function, models):
+    with pytest.raises(NotFittedError):
+        function(GaussianMixture(), models[1])
+    with pytest.raises(NotFittedError):
+        function(models[0], KernelDensity())
+
+
+def test_missing_methods_raise_type_error(models):
+    p, q = models
+    with pytest.raises(TypeError, match=r"p must be .* no sample or score_samples"):
+        kl_divergence([1, 2, 3], q)
+    with pytest.raises(TypeError, match="LinearRegression has no score_samples"):
+        kl_divergence(p, LinearRegression())
+    with pytest.raises(TypeError, match=r"q must be .* no sample"):
+        js_divergence(p, object())
+
+
+@pytest.mark.parametrize("n_samples", [1, 0, -5, 2.5, "10", None, True])
+def test_bad_n_samples(n_samples, models):
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2"):
+        kl_divergence(*models, n_samples=n_samples)
+
+
+@pytest.mark.parametrize("base", [0, -2, 1, 1.0, np.inf, np.nan, "2"])
+def test_bad_base(base, models):
+    with pytest.raises(ValueError, match="base must be"):
+        js_divergence(*models, base=base)
+
+
+def test_unknown_method_lists_valid_ones(models):
+    with pytest.raises(ValueError, match="'auto', 'mc', 'stratified', 'rqmc'"):
+        kl_divergence(*models, method="exact")
+
+
+def test_method_needs_a_mixture(blobs, models):
+    tophat = KernelDensity(kernel="tophat").fit(blobs[0])
+    with pytest.raises(ValueError, match="method='rqmc' needs p to be a Gaussian"):
+        kl_divergence(tophat, models[1], method="rqmc")
+
+
+def test_too_few_samples_for_method(models):
+    with pytest.raises(ValueError, match="needs n_samples >= 32"):
+        kl_divergence(*models, method="rqmc", n_samples=20)
+    # 'auto' falls back instead of failing.
+    assert np.isfinite(kl_divergence(*models, n_samples=20, random_state=0))
+
+
+@pytest.mark.parametrize("attribute", ["weights_", "means_", "precisions_cholesky_"])
+def test_non_finite_parameters(attribute, models):
+    p = GaussianMixture(2, random_state=0)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(p, name, np.array(getattr(models[0], name), copy=True))
+    p.converged_ = True
+    getattr(p, attribute).flat[0] = np.nan
+    with pytest.raises(ValueError, match=f"p has non-finite values in {attribute}"):
+        kl_divergence(p, models[1])
+
+
+def test_weights_must_sum_to_one(models):
+    p = GaussianMixture(2, random_state=0)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(p, name, np.array(getattr(models[0], name), copy=True))
+    p.weights_ = p.weights_ * 2
+    with pytest.raises(ValueError, match="weights_ must be non-negative and sum"):
+        kl_divergence(models[1], p)
+
+
+def test_kernel_that_cannot_be_sampled(blobs, models):
+    kde = KernelDensity(kernel="epanechnikov").fit(blobs[0])
+    with pytest.raises(ValueError, match="kernel='epanechnikov', which cannot be"):
+        kl_divergence(kde, models[1])
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**40, "seed", 1.5])
+def test_bad_random_state(random_state, models):
+    with pytest.raises(ValueError):
+        kl_divergence(*models, random_state=random_state)
