@@ -114,6 +114,8 @@ _PARAMETERS = f"""\
           points, plus control variates within each component.
         - 'rqmc': 'stratified' with scrambled Sobol' points in place of
           pseudo-random ones; 16 independent scramblings give the error.
+          Each component's share per scrambling is a power of two, so
+          between n_samples / 2 and n_samples points are used.
         - 'auto': 'rqmc' for Gaussian mixtures when n_samples allows (16
           points per component), else 'stratified', else 'mc'.
     n_samples : int, default=100_000

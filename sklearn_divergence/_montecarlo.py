@@ -40,8 +40,9 @@ from ._gaussian import GaussianMixtureParams, pairwise_kl
 
 MC_METHODS = ("mc", "stratified", "rqmc")
 
-# Fixed chunk size: about 2.6 MiB of samples in d = 20, and the unit of work
-# handed to joblib. It must not depend on n_jobs (reproducibility).
+# Fixed block size: about 2.6 MiB of samples in d = 20, which bounds memory,
+# and the unit of work handed to joblib (except for RQMC, see Side.chunks). It
+# must not depend on n_jobs (reproducibility).
 CHUNK_SIZE = 2**14
 # Independent scramblings for RQMC: the standard error has N_SCRAMBLINGS - 1
 # degrees of freedom.
@@ -116,12 +117,17 @@ class Side:
         return N_SCRAMBLINGS if self.method == "rqmc" else 1
 
     def chunks(self):
-        """The chunk plan: (replicate, start, stop) with indices into one stream."""
-        length = int(self.allocation.sum()) if self.method == "rqmc" else self.n_samples
+        """The task plan: (replicate, start, stop), indices into one stream.
+
+        A task is one block of CHUNK_SIZE points, except for RQMC, where a
+        task is a whole scrambling so that one Sobol' engine walks it in order.
+        """
+        if self.method == "rqmc":
+            length = int(self.allocation.sum())
+            return [(replicate, 0, length) for replicate in range(N_SCRAMBLINGS)]
         return [
-            (replicate, start, min(start + CHUNK_SIZE, length))
-            for replicate in range(self.n_replicates)
-            for start in range(0, length, CHUNK_SIZE)
+            (0, start, min(start + CHUNK_SIZE, self.n_samples))
+            for start in range(0, self.n_samples, CHUNK_SIZE)
         ]
 
 
@@ -169,8 +175,11 @@ def make_side(key, sampled, other, integrand, method, n_samples):
     )
 
 
-def _standard_normal_block(side, entropy, replicate, start, stop):
-    """Standard normal rows [start, stop) of the side's stream, and their labels."""
+def _standard_normal_blocks(side, entropy, replicate, start, stop):
+    """Yield (Z, labels): rows [start, stop) of the side's stream, block by block.
+
+    Rows are grouped by component label; within a component order is free.
+    """
     side_key = _SIDE_KEYS[side.key]
     if side.method == "rqmc":
         # Components in decreasing block size, so each block starts at a
@@ -178,34 +187,56 @@ def _standard_normal_block(side, entropy, replicate, start, stop):
         order = np.argsort(-side.allocation, kind="stable")
         ends = np.cumsum(side.allocation[order])
         scramble = np.random.SeedSequence(entropy, spawn_key=(side_key, replicate))
+        # One engine walks the whole replicate: skipping ahead costs O(skip).
         engine = qmc.Sobol(
             side.sampled.n_features, scramble=True, rng=np.random.default_rng(scramble)
         )
         if start:
             engine.fast_forward(start)
-        with warnings.catch_warnings():
-            # Blocks are aligned powers of two; chunk boundaries need not be.
-            warnings.filterwarnings("ignore", message="The balance properties")
-            uniforms = engine.random(stop - start)
-        np.clip(uniforms, 2.0**-53, 1.0 - 2.0**-53, out=uniforms)
-        Z = ndtri(uniforms)
-        labels = order[np.searchsorted(ends, np.arange(start, stop), side="right")]
-    else:
-        rng = np.random.default_rng(
-            np.random.SeedSequence(entropy, spawn_key=(side_key, start // CHUNK_SIZE))
-        )
-        if side.method == "stratified":
-            ends = np.cumsum(side.allocation)
-            labels = np.searchsorted(ends, np.arange(start, stop), side="right")
+    for block_start in range(start, stop, CHUNK_SIZE):
+        block_stop = min(block_start + CHUNK_SIZE, stop)
+        positions = np.arange(block_start, block_stop)
+        if side.method == "rqmc":
+            with warnings.catch_warnings():
+                # Components are aligned power-of-two blocks; chunks need not be.
+                warnings.filterwarnings("ignore", message="The balance properties")
+                uniforms = engine.random(block_stop - block_start)
+            np.clip(uniforms, 2.0**-53, 1.0 - 2.0**-53, out=uniforms)
+            Z = ndtri(uniforms)
+            labels = order[np.searchsorted(ends, positions, side="right")]
         else:
-            labels = np.repeat(
-                np.arange(side.sampled.n_components),
-                rng.multinomial(stop - start, side.sampled.weights),
+            rng = np.random.default_rng(
+                np.random.SeedSequence(
+                    entropy, spawn_key=(side_key, block_start // CHUNK_SIZE)
+                )
             )
-        Z = rng.standard_normal((stop - start, side.sampled.n_features))
-    # Group rows by component; within a component the order does not matter.
-    grouping = np.argsort(labels, kind="stable")
-    return Z[grouping], labels[grouping]
+            if side.method == "stratified":
+                ends = np.cumsum(side.allocation)
+                labels = np.searchsorted(ends, positions, side="right")
+            else:
+                labels = np.repeat(
+                    np.arange(side.sampled.n_components),
+                    rng.multinomial(block_stop - block_start, side.sampled.weights),
+                )
+            Z = rng.standard_normal((block_stop - block_start, side.sampled.n_features))
+        grouping = np.argsort(labels, kind="stable")
+        yield Z[grouping], labels[grouping]
+
+
+def _sample_blocks(side, entropy, replicate, start, stop):
+    """Yield (X, labels) blocks of at most CHUNK_SIZE points drawn from the side."""
+    sampled = side.sampled
+    if isinstance(sampled, GaussianMixtureParams):
+        for Z, labels in _standard_normal_blocks(side, entropy, replicate, start, stop):
+            counts = np.bincount(labels, minlength=sampled.n_components)
+            yield sampled.transform_standard_normal(Z, counts), labels
+        return
+    for block_start in range(start, stop, CHUNK_SIZE):
+        size = min(CHUNK_SIZE, stop - block_start)
+        seed = np.random.SeedSequence(
+            entropy, spawn_key=(_SIDE_KEYS[side.key], block_start // CHUNK_SIZE)
+        )
+        yield sampled.sample(size, seed), np.zeros(size, dtype=np.intp)
 
 
 def _integrand(side, X, labels):
@@ -256,25 +287,8 @@ class Moments:
         return Moments(count, mean, comoment)
 
 
-def chunk_moments(side, entropy, replicate, start, stop):
-    """Draw one chunk, evaluate the integrand and reduce it to per-stratum moments.
-
-    Returns None when the integrand is +inf somewhere (t = 0 where s > 0),
-    which makes the KL side infinite.
-    """
-    if isinstance(side.sampled, GaussianMixtureParams):
-        Z, labels = _standard_normal_block(side, entropy, replicate, start, stop)
-        counts = np.bincount(labels, minlength=side.sampled.n_components)
-        X = side.sampled.transform_standard_normal(Z, counts)
-    else:
-        seed = np.random.SeedSequence(
-            entropy, spawn_key=(_SIDE_KEYS[side.key], start // CHUNK_SIZE)
-        )
-        X = side.sampled.sample(stop - start, seed)
-        labels = np.zeros(stop - start, dtype=np.intp)
-    values = _integrand(side, X, labels)
-    if np.isposinf(values[:, 0]).any():
-        return None
+def _block_moments(side, values, labels):
+    """Per-stratum moments of one block of integrand and control values."""
     strata = labels if side.n_strata > 1 else np.zeros_like(labels)
     counts = np.bincount(strata, minlength=side.n_strata)
     present = np.flatnonzero(counts)
@@ -288,6 +302,22 @@ def chunk_moments(side, entropy, replicate, start, stop):
         deviations[:, :, None] * deviations[:, None, :], starts, axis=0
     )
     return Moments(counts, mean, comoment)
+
+
+def task_moments(side, entropy, replicate, start, stop):
+    """Draw one task's points block by block and reduce them to moments.
+
+    Returns None when the integrand is +inf somewhere (t = 0 where s > 0),
+    which makes the KL side infinite.
+    """
+    total = None
+    for X, labels in _sample_blocks(side, entropy, replicate, start, stop):
+        values = _integrand(side, X, labels)
+        if np.isposinf(values[:, 0]).any():
+            return None
+        moments = _block_moments(side, values, labels)
+        total = moments if total is None else total.merge(moments)
+    return total
 
 
 def _control_coefficients(moments):
@@ -356,7 +386,7 @@ def estimate_sides(sides, entropy, n_jobs):
     """Estimate every side in one parallel pass; returns [(value, std_error)]."""
     tasks = [(side, chunk) for side in sides for chunk in side.chunks()]
     results = Parallel(n_jobs=n_jobs)(
-        delayed(chunk_moments)(side, entropy, *chunk) for side, chunk in tasks
+        delayed(task_moments)(side, entropy, *chunk) for side, chunk in tasks
     )
     output, position = [], 0
     for side in sides:
