@@ -346,6 +346,16 @@ def _corrected_means(side, moments, beta):
     )
 
 
+def _leave_one_out(replicates):
+    """For each replicate, the merged moments of all the others, in order."""
+    for left_out in range(len(replicates)):
+        others = [m for i, m in enumerate(replicates) if i != left_out]
+        merged = others[0]
+        for moments in others[1:]:
+            merged = merged.merge(moments)
+        yield merged
+
+
 def reduce_side(side, results):
     """Combine chunk moments (in chunk order) into (estimate, standard error)."""
     if any(result is None for result in results):
@@ -365,12 +375,23 @@ def reduce_side(side, results):
         return pooled.mean[0, 0], np.sqrt(pooled.comoment[0, 0, 0] / (n - 1) / n)
 
     weights = side.sampled.weights
-    beta, n_coefficients = _control_coefficients(pooled)
     if side.method == "rqmc":
+        # Each scrambling's coefficients come from the other scramblings, so
+        # they are independent of its points: the replicates stay unbiased and
+        # independent, and their spread stays an honest standard error.
         estimates = np.array(
-            [weights @ _corrected_means(side, m, beta) for m in replicates]
+            [
+                weights @ _corrected_means(side, moments, beta)
+                for moments, (beta, _) in zip(
+                    replicates,
+                    (_control_coefficients(m) for m in _leave_one_out(replicates)),
+                    strict=True,
+                )
+            ]
         )
         return estimates.mean(), estimates.std(ddof=1) / np.sqrt(estimates.size)
+
+    beta, n_coefficients = _control_coefficients(pooled)
 
     # Stratified: residual variance of h - beta . c within each stratum.
     n = pooled.count
