@@ -244,6 +244,14 @@ class GaussianMixtureParams:
         X += self.means[labels]
         return X
 
+    def covariance_cholesky(self, k):
+        """Lower-triangular L with L L^T = Sigma_k, shape (d, d)."""
+        kind = self.covariance_type
+        if kind in ("full", "tied"):
+            return self._sampling_factors[k if kind == "full" else 0].T
+        scale = self._sampling_factors[k]
+        return np.diag(np.broadcast_to(scale, (self.n_features,)))
+
     def full_matrices(self):
         """Dense (K, d, d) precision and covariance matrices for pairwise formulas."""
         kind = self.covariance_type

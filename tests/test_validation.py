@@ -58,7 +58,9 @@ def test_bad_base(base, models):
 
 
 def test_unknown_method_lists_valid_ones(models):
-    with pytest.raises(ValueError, match="'auto', 'mc', 'stratified', 'rqmc'"):
+    with pytest.raises(
+        ValueError, match="'auto', 'closed', 'mc', 'stratified', 'rqmc'"
+    ):
         kl_divergence(*models, method="exact")
 
 
