@@ -2,22 +2,21 @@
 
 import numpy as np
 
+from ._approximations import (
+    APPROXIMATIONS,
+    JS_APPROXIMATIONS,
+    approximate_js,
+    approximate_kl,
+)
 from ._closed_form import kl_from_cholesky
 from ._gaussian import GaussianMixtureParams
 from ._models import as_density
 from ._montecarlo import MC_METHODS, estimate_sides, make_side, min_samples
 from ._validation import check_method, check_n_samples, log_base, seed_entropy
 
-METHODS = ("auto", "closed", *MC_METHODS)
+METHODS = ("auto", "closed", *MC_METHODS, *APPROXIMATIONS)
 
 _LOG_2 = np.log(2.0)
-
-_ACCEPTED = (
-    "a fitted GaussianMixture or BayesianGaussianMixture (plug-in density from "
-    "weights_, means_, covariances_), a fitted KernelDensity with the gaussian "
-    "kernel, or any fitted estimator with sample and score_samples (plain "
-    "Monte Carlo)"
-)
 
 
 def _side_method(method, density, name, n_samples):
@@ -62,14 +61,37 @@ def _closed_form_kl(density_p, density_q):
     return kl_from_cholesky(density_p.means[0], L_p, density_q.means[0], L_q)
 
 
-def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
-    """Validate everything, then estimate in nats-per-unit; returns (value, se)."""
-    method = check_method(method, METHODS)
-    if method == "closed" and divergence != "kl":
+def _check_method_for(method, divergence):
+    if divergence == "kl":
+        return
+    if method == "closed":
         raise ValueError(
             "There is no closed form for the Jensen-Shannon divergence between "
             "Gaussians; use method='rqmc' (or 'auto')."
         )
+    if method in APPROXIMATIONS and method not in JS_APPROXIMATIONS:
+        raise ValueError(
+            f"method={method!r} is not available for the Jensen-Shannon "
+            "divergence: it matches each component of P to itself in (P + Q) / 2 "
+            "and always gives log 2. Valid approximations for JS are "
+            f"{', '.join(repr(m) for m in JS_APPROXIMATIONS)}."
+        )
+
+
+def _require_mixtures(method, *named_densities):
+    for name, density in named_densities:
+        if not isinstance(density, GaussianMixtureParams):
+            raise ValueError(
+                f"method={method!r} needs {name} to be a Gaussian mixture "
+                "(GaussianMixture, BayesianGaussianMixture or KernelDensity with "
+                "kernel='gaussian')."
+            )
+
+
+def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
+    """Validate everything, then estimate; returns (value, se) in the unit."""
+    method = check_method(method, METHODS)
+    _check_method_for(method, divergence)
     n_samples = check_n_samples(n_samples)
     unit = log_base(base)
     both_sampled = divergence != "kl"
@@ -83,11 +105,20 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
             f"{density_p.n_features} and q has {density_q.n_features}."
         )
     entropy = seed_entropy(random_state)
+
+    if method in APPROXIMATIONS:
+        _require_mixtures(method, ("p", density_p), ("q", density_q))
+        if divergence == "kl":
+            value = approximate_kl(density_p, density_q, method)
+        else:
+            value = approximate_js(density_p, density_q, method)
+        return _in_unit(divergence, value, 0.0, unit)
     both_single = _is_single_gaussian(density_p) and _is_single_gaussian(density_q)
     if divergence == "kl" and (
         method == "closed" or (method == "auto" and both_single)
     ):
-        return _closed_form_kl(density_p, density_q) / unit, 0.0
+        return _in_unit(divergence, _closed_form_kl(density_p, density_q), 0.0, unit)
+
     integrand = "kl" if divergence == "kl" else "js"
     plans = [("p", density_p, density_q)]
     if both_sampled:
@@ -103,17 +134,21 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
         )
         for key, sampled, other in plans
     ]
-
     estimates = estimate_sides(sides, entropy, n_jobs)
     if divergence == "kl":
-        value, std_error = estimates[0]
-        value = max(value, 0.0)
-    else:
-        (value_p, se_p), (value_q, se_q) = estimates
-        value = float(np.clip(0.5 * (value_p + value_q), 0.0, _LOG_2))
-        std_error = 0.5 * np.hypot(se_p, se_q)
-        if divergence == "js_distance":
-            return _square_root(value / unit, std_error / unit)
+        return _in_unit(divergence, *estimates[0], unit)
+    (value_p, se_p), (value_q, se_q) = estimates
+    value = 0.5 * (value_p + value_q)
+    return _in_unit(divergence, value, 0.5 * np.hypot(se_p, se_q), unit)
+
+
+def _in_unit(divergence, value, std_error, unit):
+    """Clip a value in nats to its valid range and convert it to the unit."""
+    if divergence == "kl":
+        return max(value, 0.0) / unit, std_error / unit
+    value = float(np.clip(value, 0.0, _LOG_2))
+    if divergence == "js_distance":
+        return _square_root(value / unit, std_error / unit)
     return value / unit, std_error / unit
 
 
@@ -132,10 +167,13 @@ def _output(result, return_std):
     return (value, std_error) if return_std else value
 
 
-_PARAMETERS = f"""\
-    p, q : fitted estimator
-        {_ACCEPTED}.
-    method : {{'auto', 'closed', 'mc', 'stratified', 'rqmc'}}, default='auto'
+_PARAMETERS = """\
+p, q : fitted estimator
+        A fitted GaussianMixture or BayesianGaussianMixture (its plug-in
+        density from weights_, means_ and covariances_), a fitted
+        KernelDensity with the gaussian kernel, or any fitted estimator with
+        sample and score_samples (plain Monte Carlo).
+    method : str, default='auto'
         - 'closed': KL only, when both models are single Gaussians: the exact
           value from :func:`gaussian_kl_divergence`, standard error 0.
         - 'mc': i.i.d. sampling, the plain Monte Carlo estimate.
@@ -145,6 +183,11 @@ _PARAMETERS = f"""\
           pseudo-random ones; 16 independent scramblings give the error.
           Each component's share per scrambling is a power of two, so
           between n_samples / 2 and n_samples points are used.
+        - 'variational', 'variational_upper', 'product', 'matched',
+          'gaussian', 'unscented': deterministic approximations for Gaussian
+          mixtures, described in the Notes of :func:`kl_divergence`; their
+          std_error is 0 (no sampling), which says nothing of their bias.
+          JS accepts all but 'matched', applied to KL(P || M) and KL(Q || M).
         - 'auto': 'closed' for a KL between single Gaussians; otherwise
           'rqmc' for Gaussian mixtures when n_samples allows (16 points per
           component), else 'stratified', else 'mc'.
@@ -175,62 +218,91 @@ def kl_divergence(
 ):
     """Kullback-Leibler divergence KL(P || Q) between two fitted densities.
 
-        KL(P || Q) = E_P[log p(x) - log q(x)], estimated by Monte Carlo from points
-        drawn from P. Everything is computed in log space, so distant components
-        give finite values where density ratios would underflow.
+    KL(P || Q) = E_P[log p(x) - log q(x)], estimated by Monte Carlo from points
+    drawn from P. Everything is computed in log space, so distant components
+    give finite values where density ratios would underflow.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
 
-        Returns
-        -------
-        kl : float
-            The estimate, clipped at 0 (KL is never negative). ``inf`` if Q has
-            zero density where P drew a point.
-        std_error : float
-            Only when ``return_std=True``: the standard error of ``kl``.
+    Returns
+    -------
+    kl : float
+        The estimate, clipped at 0 (KL is never negative). ``inf`` if Q has
+        zero density where P drew a point.
+    std_error : float
+        Only when ``return_std=True``: the standard error of ``kl``.
 
-        See Also
-        --------
-        js_divergence : The symmetric, bounded Jensen-Shannon divergence.
+    See Also
+    --------
+    js_divergence : The symmetric, bounded Jensen-Shannon divergence.
 
-        Notes
-        -----
-        For Gaussian mixtures the points are drawn from the model parameters with
-        the package's own generators, never with ``GaussianMixture.sample`` (which
-        reseeds itself on every call). For a ``BayesianGaussianMixture`` the
-        plug-in density from ``weights_``, ``means_`` and ``covariances_`` is
-        used, the density that its ``sample`` draws from, rather than
-        ``score_samples``, which includes variational expectations.
+    Notes
+    -----
+    For Gaussian mixtures the points are drawn from the model parameters with
+    the package's own generators, never with ``GaussianMixture.sample`` (which
+    reseeds itself on every call). For a ``BayesianGaussianMixture`` the
+    plug-in density from ``weights_``, ``means_`` and ``covariances_`` is
+    used, the density that its ``sample`` draws from, rather than
+    ``score_samples``, which includes variational expectations.
 
-        Within component a of P the weighted log-densities of P's component a and
-        of Q's two best-matched components have exactly known means, and are
-        regressed out of the integrand as control variates (Chen, Hershey, Olsen
-        & Yashchin, ICASSP 2008; matching as in Goldberger et al., ICCV 2003).
+    Within component a of P the weighted log-densities of P's component a and
+    of Q's two best-matched components have exactly known means, and are
+    regressed out of the integrand as control variates (Chen, Hershey, Olsen
+    & Yashchin, ICASSP 2008; matching as in Goldberger et al., ICCV 2003).
 
-        The standard error of 'rqmc' comes from 16 independent scramblings, so
+    The standard error of 'rqmc' comes from 16 independent scramblings, so
     it has 15 degrees of freedom: value ± 2.13 std_error is a 95% interval
     (± 1.96 std_error covers about 93%). With well-separated components the
     control variates can be exact up to tail terms no sample reaches, and the
     standard error is then close to 0.
 
     Cost: ``n_samples`` evaluations of both log-densities, each O(K d^2) for
-        'full' covariances and O(K d) for the other types.
+    'full' covariances and O(K d) for the other types.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.mixture import GaussianMixture
-        >>> from sklearn_divergence import kl_divergence
-        >>> rng = np.random.default_rng(0)
-        >>> p = GaussianMixture(2, random_state=0).fit(rng.normal(0, 1, (500, 2)))
-        >>> q = GaussianMixture(2, random_state=0).fit(rng.normal(1, 1, (500, 2)))
-        >>> kl, se = kl_divergence(p, q, random_state=0, return_std=True)
-        >>> print(f"{{kl:.2f}} nats, standard error below 1e-3: {{se < 1e-3}}")
-        1.10 nats, standard error below 1e-3: True
-        >>> kl_divergence(p, p, random_state=0)
-        0.0
+    The deterministic approximations (Hershey & Olsen, ICASSP 2007) need
+    no sampling. With D_ab = KL(f_a || g_b), z_aa' = int f_a f_a' and
+    t_ab = int f_a g_b, all computed once, vectorised over component pairs:
+
+    - 'variational': sum_a pi_a log(sum_a' pi_a' exp(-D_aa') /
+      sum_b omega_b exp(-D_ab)). Exact for single Gaussians and for P = Q;
+      usually the most accurate deterministic value, but not a bound and it
+      can be negative (the result is clipped at 0). O((K_p + K_q) K_p d^2).
+    - 'variational_upper': the variational upper bound
+      sum_ab phi_ab [log(phi_ab / psi_ab) + D_ab] >= KL, with phi and psi
+      from Hershey & Olsen's fixed-point iteration, stopped when it moves
+      less than 1e-6 relative over 10 steps (at most 300); every iterate is a
+      valid bound. Exact for single Gaussians; loose when components overlap.
+    - 'product': sum_a pi_a log(sum_a' pi_a' z_aa' / sum_b omega_b t_ab),
+      from Gaussian products. Exact for P = Q but not for single Gaussians;
+      typically underestimates. One batched Cholesky of K_p (K_p + K_q)
+      summed covariances, O(K_p (K_p + K_q) d^3).
+    - 'matched': Goldberger et al.'s matched bound: each f_a is matched to
+      m(a) = argmin_b D_ab - log omega_b and the value is
+      sum_a pi_a [D_a,m(a) + log(pi_a / omega_m(a))]. Cheap and accurate
+      when components are well separated; poor when they overlap.
+    - 'gaussian': the closed form between the single Gaussians with each
+      mixture's mean and covariance. O(K d^2 + d^3); accurate only when each
+      mixture is nearly Gaussian.
+    - 'unscented': sum_a pi_a (1/2d) sum_k [log f - log g](mu_a +- sqrt(d)
+      L_a[:, k]) with L_a L_a^T = Sigma_a: 2d sigma points per component of
+      P. Exact for single Gaussians (the integrand is quadratic); good when
+      log f - log g is smooth over each component. O(K_p d (K_p + K_q) d^2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from sklearn_divergence import kl_divergence
+    >>> rng = np.random.default_rng(0)
+    >>> p = GaussianMixture(2, random_state=0).fit(rng.normal(0, 1, (500, 2)))
+    >>> q = GaussianMixture(2, random_state=0).fit(rng.normal(1, 1, (500, 2)))
+    >>> kl, se = kl_divergence(p, q, random_state=0, return_std=True)
+    >>> print(f"{{kl:.2f}} nats, standard error below 1e-3: {{se < 1e-3}}")
+    1.10 nats, standard error below 1e-3: True
+    >>> kl_divergence(p, p, random_state=0)
+    0.0
     """
     result = _estimate(p, q, "kl", method, n_samples, base, random_state, n_jobs)
     return _output(result, return_std)
@@ -249,38 +321,38 @@ def js_divergence(
 ):
     """Jensen-Shannon divergence between two fitted densities.
 
-        JS(P, Q) = KL(P || M) / 2 + KL(Q || M) / 2 with M = (P + Q) / 2. Points are
-        drawn from both P and Q, and the integrand
-        log 2 + log p - logaddexp(log p, log q) is at most log 2, so the estimate
-        is well behaved even for distant distributions.
+    JS(P, Q) = KL(P || M) / 2 + KL(Q || M) / 2 with M = (P + Q) / 2. Points are
+    drawn from both P and Q, and the integrand
+    log 2 + log p - logaddexp(log p, log q) is at most log 2, so the estimate
+    is well behaved even for distant distributions.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
 
-        Returns
-        -------
-        js : float
-            The estimate, clipped to [0, log 2] nats ([0, 1] bit).
-        std_error : float
-            Only when ``return_std=True``: the standard error of ``js``.
+    Returns
+    -------
+    js : float
+        The estimate, clipped to [0, log 2] nats ([0, 1] bit).
+    std_error : float
+        Only when ``return_std=True``: the standard error of ``js``.
 
-        See Also
-        --------
-        js_distance : Its square root, a metric.
-        kl_divergence : The asymmetric Kullback-Leibler divergence.
+    See Also
+    --------
+    js_distance : Its square root, a metric.
+    kl_divergence : The asymmetric Kullback-Leibler divergence.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.mixture import GaussianMixture
-        >>> from sklearn_divergence import js_divergence
-        >>> rng = np.random.default_rng(0)
-        >>> p = GaussianMixture(2, random_state=0).fit(rng.normal(0, 1, (500, 2)))
-        >>> q = GaussianMixture(2, random_state=0).fit(rng.normal(1, 1, (500, 2)))
-        >>> js = js_divergence(p, q, base=2, random_state=0)
-        >>> print(f"{{js:.3f}} bits")
-        0.320 bits
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from sklearn_divergence import js_divergence
+    >>> rng = np.random.default_rng(0)
+    >>> p = GaussianMixture(2, random_state=0).fit(rng.normal(0, 1, (500, 2)))
+    >>> q = GaussianMixture(2, random_state=0).fit(rng.normal(1, 1, (500, 2)))
+    >>> js = js_divergence(p, q, base=2, random_state=0)
+    >>> print(f"{{js:.3f}} bits")
+    0.320 bits
     """
     result = _estimate(p, q, "js", method, n_samples, base, random_state, n_jobs)
     return _output(result, return_std)
@@ -299,33 +371,33 @@ def js_distance(
 ):
     """Jensen-Shannon distance: the square root of the JS divergence, a metric.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
 
-        Returns
-        -------
-        distance : float
-            sqrt(JS(P, Q)), in [0, sqrt(log 2)] for nats and [0, 1] for bits.
-        std_error : float
-            Only when ``return_std=True``: the delta-method standard error
-            se_JS / (2 sqrt(JS)), capped at sqrt(se_JS) near 0 where the delta
-            method breaks down.
+    Returns
+    -------
+    distance : float
+        sqrt(JS(P, Q)), in [0, sqrt(log 2)] for nats and [0, 1] for bits.
+    std_error : float
+        Only when ``return_std=True``: the delta-method standard error
+        se_JS / (2 sqrt(JS)), capped at sqrt(se_JS) near 0 where the delta
+        method breaks down.
 
-        See Also
-        --------
-        js_divergence : The divergence itself.
+    See Also
+    --------
+    js_divergence : The divergence itself.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.mixture import GaussianMixture
-        >>> from sklearn_divergence import js_distance
-        >>> rng = np.random.default_rng(0)
-        >>> p = GaussianMixture(2, random_state=0).fit(rng.normal(0, 1, (500, 2)))
-        >>> q = GaussianMixture(2, random_state=0).fit(rng.normal(1, 1, (500, 2)))
-        >>> print(f"{{js_distance(p, q, base=2, random_state=0):.3f}}")
-        0.566
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from sklearn_divergence import js_distance
+    >>> rng = np.random.default_rng(0)
+    >>> p = GaussianMixture(2, random_state=0).fit(rng.normal(0, 1, (500, 2)))
+    >>> q = GaussianMixture(2, random_state=0).fit(rng.normal(1, 1, (500, 2)))
+    >>> print(f"{{js_distance(p, q, base=2, random_state=0):.3f}}")
+    0.566
     """
     result = _estimate(
         p, q, "js_distance", method, n_samples, base, random_state, n_jobs
