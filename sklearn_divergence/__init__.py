@@ -1,6 +1,7 @@
 """KL and Jensen-Shannon divergences between fitted scikit-learn density models."""
 
 from . import discrete
+from ._bounds import cauchy_schwarz_divergence, js_bounds, kl_bounds
 from ._closed_form import gaussian_kl_divergence
 from ._divergence import js_distance, js_divergence, kl_divergence
 
@@ -8,9 +9,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "cauchy_schwarz_divergence",
     "discrete",
     "gaussian_kl_divergence",
+    "js_bounds",
     "js_distance",
     "js_divergence",
+    "kl_bounds",
     "kl_divergence",
 ]

@@ -85,7 +85,7 @@ def _variational(p, q):
     return p.weights @ (within - across)
 
 
-def _variational_upper(p, q):
+def variational_upper_bound(p, q):
     divergences = pairwise_kl(p, q)
     pi, omega = p.weights[:, None], q.weights[None, :]
     # exp(-D) scaled per row so that each row's largest entry is 1: the row
@@ -97,8 +97,12 @@ def _variational_upper(p, q):
     for iteration in range(1, _MAX_ITERATIONS + 1):
         phi = psi * kernel
         phi *= pi / phi.sum(axis=1, keepdims=True)
-        # psi >= tiny keeps every row sum above 0 (each row has a kernel of 1).
-        psi = np.maximum(phi * (omega / phi.sum(axis=0, keepdims=True)), tiny)
+        # A component of q far from all of p can get a column of zeros.
+        column = phi.sum(axis=0, keepdims=True)
+        scale = np.divide(omega, column, out=np.zeros_like(column), where=column > 0)
+        # psi >= tiny keeps every row sum of psi * kernel above 0 (each row has
+        # a kernel entry of 1); it adds at most K * tiny to a column's mass.
+        psi = np.maximum(phi * scale, tiny)
         # Every iterate is a valid bound; checking every few steps is enough.
         if iteration % _CHECK_EVERY and iteration < _MAX_ITERATIONS:
             continue
@@ -151,7 +155,7 @@ def _unscented(p, q):
 
 _FUNCTIONS = {
     "variational": _variational,
-    "variational_upper": _variational_upper,
+    "variational_upper": variational_upper_bound,
     "product": _product,
     "matched": _matched,
     "gaussian": _gaussian,

@@ -10,7 +10,7 @@ from ._approximations import (
 )
 from ._closed_form import kl_from_cholesky
 from ._gaussian import GaussianMixtureParams
-from ._models import as_density
+from ._models import as_density_pair, require_mixtures
 from ._montecarlo import MC_METHODS, estimate_sides, make_side, min_samples
 from ._validation import check_method, check_n_samples, log_base, seed_entropy
 
@@ -78,16 +78,6 @@ def _check_method_for(method, divergence):
         )
 
 
-def _require_mixtures(method, *named_densities):
-    for name, density in named_densities:
-        if not isinstance(density, GaussianMixtureParams):
-            raise ValueError(
-                f"method={method!r} needs {name} to be a Gaussian mixture "
-                "(GaussianMixture, BayesianGaussianMixture or KernelDensity with "
-                "kernel='gaussian')."
-            )
-
-
 def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
     """Validate everything, then estimate; returns (value, se) in the unit."""
     method = check_method(method, METHODS)
@@ -95,19 +85,11 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
     n_samples = check_n_samples(n_samples)
     unit = log_base(base)
     both_sampled = divergence != "kl"
-    density_p = as_density(p, "p", needs_sampling=True)
-    density_q = as_density(q, "q", needs_sampling=both_sampled)
-    if None not in (density_p.n_features, density_q.n_features) and (
-        density_p.n_features != density_q.n_features
-    ):
-        raise ValueError(
-            f"p and q must have the same number of features; p has "
-            f"{density_p.n_features} and q has {density_q.n_features}."
-        )
+    density_p, density_q = as_density_pair(p, q, sample_q=both_sampled)
     entropy = seed_entropy(random_state)
 
     if method in APPROXIMATIONS:
-        _require_mixtures(method, ("p", density_p), ("q", density_q))
+        require_mixtures(f"method={method!r}", p=density_p, q=density_q)
         if divergence == "kl":
             value = approximate_kl(density_p, density_q, method)
         else:

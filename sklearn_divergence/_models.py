@@ -182,3 +182,28 @@ def as_density(estimator, name, *, needs_sampling):
     _require_methods(estimator, name, needed)
     _check_fitted(estimator, name)
     return EstimatorDensity(estimator, name)
+
+
+def as_density_pair(p, q, *, sample_q):
+    """Both densities, validated, with matching numbers of features."""
+    density_p = as_density(p, "p", needs_sampling=True)
+    density_q = as_density(q, "q", needs_sampling=sample_q)
+    if None not in (density_p.n_features, density_q.n_features) and (
+        density_p.n_features != density_q.n_features
+    ):
+        raise ValueError(
+            f"p and q must have the same number of features; p has "
+            f"{density_p.n_features} and q has {density_q.n_features}."
+        )
+    return density_p, density_q
+
+
+def require_mixtures(method, **densities):
+    """Raise unless every density is a Gaussian mixture (for exact formulas)."""
+    for name, density in densities.items():
+        if not isinstance(density, GaussianMixtureParams):
+            raise ValueError(
+                f"{method} needs {name} to be a Gaussian mixture "
+                "(GaussianMixture, BayesianGaussianMixture or KernelDensity with "
+                "kernel='gaussian')."
+            )

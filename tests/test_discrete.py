@@ -59,7 +59,7 @@ distributions = st.integers(2, 12).flatmap(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(distributions, st.sampled_from([None, 2, 10, 0.5]))
 def test_agrees_with_scipy_and_bounds(pair, base):
     p, q = (np.array(v) / np.sum(v) for v in pair)  # sums to 1 within 1e-8
