@@ -85,9 +85,9 @@ def _variational(p, q):
     return p.weights @ (within - across)
 
 
-def variational_upper_bound(p, q):
-    divergences = pairwise_kl(p, q)
-    pi, omega = p.weights[:, None], q.weights[None, :]
+def variational_upper_bound(weights_p, weights_q, divergences):
+    """Hershey & Olsen's variational upper bound from the pairwise KL matrix."""
+    pi, omega = weights_p[:, None], weights_q[None, :]
     # exp(-D) scaled per row so that each row's largest entry is 1: the row
     # scale cancels in the phi update, and nothing that matters underflows.
     kernel = np.exp(divergences.min(axis=1, keepdims=True) - divergences)
@@ -155,7 +155,9 @@ def _unscented(p, q):
 
 _FUNCTIONS = {
     "variational": _variational,
-    "variational_upper": variational_upper_bound,
+    "variational_upper": lambda p, q: variational_upper_bound(
+        p.weights, q.weights, pairwise_kl(p, q)
+    ),
     "product": _product,
     "matched": _matched,
     "gaussian": _gaussian,

@@ -11,24 +11,26 @@ from ._validation import log_base
 _LOG_2 = np.log(2.0)
 
 
-def _expected_log_bounds(p, q):
+def _expected_log_bounds(p, q, divergences):
     """Per component a of p: bounds on E_{p_a}[log q], shape (K_p,) each.
 
     lower: log sum_b w_b exp(-KL(p_a || q_b)) - H(p_a)   (logsumexp is convex)
     upper: log sum_b w_b int p_a q_b                      (log is concave)
     """
-    lower = logsumexp(q.log_weights - pairwise_kl(p, q), axis=1) - p.entropies
+    lower = logsumexp(q.log_weights - divergences, axis=1) - p.entropies
     upper = logsumexp(q.log_weights + log_overlaps(p, q), axis=1)
     return lower, upper
 
 
 def _kl_bounds_nats(p, q):
-    self_lower, self_upper = _expected_log_bounds(p, p)
-    cross_lower, cross_upper = _expected_log_bounds(p, q)
+    cross_divergences = pairwise_kl(p, q)
+    self_lower, self_upper = _expected_log_bounds(p, p, pairwise_kl(p, p))
+    cross_lower, cross_upper = _expected_log_bounds(p, q, cross_divergences)
     lower = p.weights @ (self_lower - cross_upper)
     upper = p.weights @ (self_upper - cross_lower)
     # The variational upper bound is guaranteed too; keep the tighter one.
-    return max(lower, 0.0), min(upper, variational_upper_bound(p, q))
+    variational = variational_upper_bound(p.weights, q.weights, cross_divergences)
+    return max(lower, 0.0), min(upper, variational)
 
 
 def kl_bounds(p, q, *, base=None):
