@@ -30,6 +30,7 @@ ICASSP 2008, for the control variates):
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import ndtri
@@ -116,6 +117,7 @@ class Side:
     def n_replicates(self):
         return N_SCRAMBLINGS if self.method == "rqmc" else 1
 
+    @cached_property
     def chunks(self):
         """The task plan: (replicate, start, stop), indices into one stream.
 
@@ -361,7 +363,7 @@ def reduce_side(side, results):
     if any(result is None for result in results):
         return np.inf, 0.0
     per_replicate = {}
-    for (replicate, _, _), result in zip(side.chunks(), results, strict=True):
+    for (replicate, _, _), result in zip(side.chunks, results, strict=True):
         previous = per_replicate.get(replicate)
         merged = result if previous is None else previous.merge(result)
         per_replicate[replicate] = merged
@@ -405,13 +407,13 @@ def reduce_side(side, results):
 
 def estimate_sides(sides, entropy, n_jobs):
     """Estimate every side in one parallel pass; returns [(value, std_error)]."""
-    tasks = [(side, chunk) for side in sides for chunk in side.chunks()]
+    tasks = [(side, chunk) for side in sides for chunk in side.chunks]
     results = Parallel(n_jobs=n_jobs)(
         delayed(task_moments)(side, entropy, *chunk) for side, chunk in tasks
     )
     output, position = [], 0
     for side in sides:
-        n_chunks = len(side.chunks())
+        n_chunks = len(side.chunks)
         output.append(reduce_side(side, results[position : position + n_chunks]))
         position += n_chunks
     return output
