@@ -101,7 +101,7 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
     ):
         return _in_unit(divergence, _closed_form_kl(density_p, density_q), 0.0, unit)
 
-    integrand = "kl" if divergence == "kl" else "js"
+    integrands = ("kl",) if divergence == "kl" else ("js",)
     plans = [("p", density_p, density_q)]
     if both_sampled:
         plans.append(("q", density_q, density_p))
@@ -110,13 +110,15 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
             key,
             sampled,
             other,
-            integrand,
+            integrands,
             _side_method(method, sampled, key, n_samples),
             n_samples,
         )
         for key, sampled, other in plans
     ]
-    estimates = estimate_sides(sides, entropy, n_jobs)
+    estimates = [
+        (value[0], se[0]) for value, se in estimate_sides(sides, entropy, n_jobs)
+    ]
     if divergence == "kl":
         return _in_unit(divergence, *estimates[0], unit)
     (value_p, se_p), (value_q, se_q) = estimates

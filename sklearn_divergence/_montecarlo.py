@@ -1,10 +1,11 @@
 """Monte Carlo engine: chunked, parallel and reproducible estimation of E_s[h].
 
-One *side* estimates the expectation, under a sampled density s, of an
-integrand of log s(x) and log t(x) for another density t:
+One *side* estimates the expectations, under a sampled density s, of one or
+more integrands of log s(x) and log t(x) for another density t, all from the
+same points:
 
-* ``"kl"``: h = log s - log t, so the side is KL(s || t);
-* ``"js"``: h = log 2 + log s - logaddexp(log s, log t), so the side is
+* ``"kl"``: h = log s - log t, so the side gives KL(s || t);
+* ``"js"``: h = log 2 + log s - logaddexp(log s, log t), so the side gives
   KL(s || m) with m = (s + t) / 2, and JS = (side_p + side_q) / 2.
 
 Samples are drawn in fixed-size chunks. The chunk plan and every random stream
@@ -102,7 +103,7 @@ class Side:
     key: str  # "p" or "q": which distribution is sampled; selects the streams
     sampled: object  # GaussianMixtureParams or EstimatorDensity
     other: object
-    integrand: str  # "kl" or "js"
+    integrands: tuple  # of "kl" and "js", estimated from the same points
     method: str
     n_samples: int
     allocation: np.ndarray = None  # stratified: per component; rqmc: per replicate
@@ -112,6 +113,10 @@ class Side:
     @property
     def n_strata(self):
         return 1 if self.method == "mc" else self.sampled.n_components
+
+    @property
+    def n_targets(self):
+        return len(self.integrands)
 
     @property
     def n_replicates(self):
@@ -133,10 +138,10 @@ class Side:
         ]
 
 
-def make_side(key, sampled, other, integrand, method, n_samples):
+def make_side(key, sampled, other, integrands, method, n_samples):
     """Plan one side: allocation and control variates. Raises on infeasible input."""
     if method == "mc" or not isinstance(sampled, GaussianMixtureParams):
-        return Side(key, sampled, other, integrand, "mc", n_samples)
+        return Side(key, sampled, other, integrands, "mc", n_samples)
     weights = sampled.weights
     if method == "rqmc":
         allocation = _allocate_powers_of_two(weights, n_samples // N_SCRAMBLINGS)
@@ -168,7 +173,7 @@ def make_side(key, sampled, other, integrand, method, n_samples):
         key,
         sampled,
         other,
-        integrand,
+        integrands,
         method,
         n_samples,
         allocation,
@@ -242,7 +247,7 @@ def _sample_blocks(side, entropy, replicate, start, stop):
 
 
 def _integrand(side, X, labels):
-    """Integrand values and control variates as columns of an (n, q) array."""
+    """Integrands, then control variates, as columns of an (n, q) array."""
     sampled, other = side.sampled, side.other
     with_controls = side.controls is not None
     if with_controls:
@@ -260,22 +265,24 @@ def _integrand(side, X, labels):
             f"The log-density of {side.key} is not finite at points sampled from "
             f"{side.key}; its estimator's sample and score_samples disagree."
         )
-    if side.integrand == "kl":
-        values = log_s - log_t  # +inf where t = 0, handled by the caller
-    else:
-        values = _LOG_2 + log_s - np.logaddexp(log_s, log_t)
-    if with_controls:
-        return np.vstack([values[None, :], *columns]).T
-    return values[:, None]
+    targets = [
+        # KL: +inf where t = 0, handled by the caller.
+        log_s - log_t
+        if integrand == "kl"
+        else _LOG_2 + log_s - np.logaddexp(log_s, log_t)
+        for integrand in side.integrands
+    ]
+    return np.vstack([*targets, *columns]).T if with_controls else np.vstack(targets).T
 
 
 @dataclass(frozen=True, eq=False)
 class Moments:
-    """Per-stratum count, means and co-moment matrices of (h, controls)."""
+    """Per-stratum count, means and co-moment matrices of (h..., controls...)."""
 
     count: np.ndarray  # (K,)
     mean: np.ndarray  # (K, q)
     comoment: np.ndarray  # (K, q, q): sum of outer products of deviations
+    infinite: np.ndarray  # (n_targets,): the integrand was +inf somewhere
 
     def merge(self, other):
         """Chan, Golub & LeVeque's pairwise update, vectorised over strata."""
@@ -286,11 +293,18 @@ class Moments:
         scale = (self.count * other.count / safe)[:, None, None]
         outer = delta[:, :, None] * delta[:, None, :]
         comoment = self.comoment + other.comoment + scale * outer
-        return Moments(count, mean, comoment)
+        return Moments(count, mean, comoment, self.infinite | other.infinite)
 
 
 def _block_moments(side, values, labels):
-    """Per-stratum moments of one block of integrand and control values."""
+    """Per-stratum moments of one block of integrand and control values.
+
+    An integrand that is +inf somewhere (t = 0 where s > 0) is flagged as
+    infinite and zeroed, so that its moments stay finite.
+    """
+    targets = values[:, : side.n_targets]  # a view: zeroing edits ``values``
+    infinite = np.isposinf(targets).any(axis=0)
+    targets[:, infinite] = 0.0
     strata = labels if side.n_strata > 1 else np.zeros_like(labels)
     counts = np.bincount(strata, minlength=side.n_strata)
     present = np.flatnonzero(counts)
@@ -303,48 +317,43 @@ def _block_moments(side, values, labels):
     comoment[present] = np.add.reduceat(
         deviations[:, :, None] * deviations[:, None, :], starts, axis=0
     )
-    return Moments(counts, mean, comoment)
+    return Moments(counts, mean, comoment, infinite)
 
 
 def task_moments(side, entropy, replicate, start, stop):
-    """Draw one task's points block by block and reduce them to moments.
-
-    Returns None when the integrand is +inf somewhere (t = 0 where s > 0),
-    which makes the KL side infinite.
-    """
+    """Draw one task's points block by block and reduce them to moments."""
     total = None
     for X, labels in _sample_blocks(side, entropy, replicate, start, stop):
-        values = _integrand(side, X, labels)
-        if np.isposinf(values[:, 0]).any():
-            return None
-        moments = _block_moments(side, values, labels)
+        moments = _block_moments(side, _integrand(side, X, labels), labels)
         total = moments if total is None else total.merge(moments)
     return total
 
 
-def _control_coefficients(moments):
-    """Least-squares coefficients of h on the controls, per stratum.
+def _control_coefficients(moments, n_targets):
+    """Least-squares coefficients of each integrand on the controls, per stratum.
 
-    Returns the (K, n_controls) coefficients and the number fitted per stratum
-    (0 in strata too small to fit them).
+    Returns the (K, n_controls, n_targets) coefficients and the number fitted
+    per stratum (0 in strata too small to fit them).
     """
-    n_controls = moments.mean.shape[1] - 1
-    beta = np.zeros((moments.count.size, n_controls))
+    n_controls = moments.mean.shape[1] - n_targets
+    beta = np.zeros((moments.count.size, n_controls, n_targets))
     fitted = moments.count >= MIN_SAMPLES_PER_COEFFICIENT * (n_controls + 1)
     if n_controls and fitted.any():
-        cov_cc = moments.comoment[fitted, 1:, 1:]
-        cov_ch = moments.comoment[fitted, 1:, 0]
+        cov_cc = moments.comoment[fitted, n_targets:, n_targets:]
+        cov_ch = moments.comoment[fitted, n_targets:, :n_targets]
         # pinv copes with collinear controls (e.g. a component shared by s and t).
-        beta[fitted] = np.einsum("kij,kj->ki", np.linalg.pinv(cov_cc), cov_ch)
+        beta[fitted] = np.linalg.pinv(cov_cc) @ cov_ch
     return beta, n_controls * fitted
 
 
 def _corrected_means(side, moments, beta):
-    """Per-stratum estimates of E_{s_a}[h] after removing the control variates."""
+    """Per-stratum estimates of E_{s_a}[h], shape (K, n_targets), after removing
+    the control variates."""
+    n_targets = side.n_targets
     if beta.shape[1] == 0:
-        return moments.mean[:, 0]
-    return moments.mean[:, 0] - np.einsum(
-        "kc,kc->k", moments.mean[:, 1:] - side.control_means, beta
+        return moments.mean[:, :n_targets]
+    return moments.mean[:, :n_targets] - np.einsum(
+        "kc,kct->kt", moments.mean[:, n_targets:] - side.control_means, beta
     )
 
 
@@ -359,9 +368,10 @@ def _leave_one_out(replicates):
 
 
 def reduce_side(side, results):
-    """Combine chunk moments (in chunk order) into (estimate, standard error)."""
-    if any(result is None for result in results):
-        return np.inf, 0.0
+    """Combine chunk moments, in chunk order, into (estimates, standard errors).
+
+    Both are arrays with one entry per integrand of the side.
+    """
     per_replicate = {}
     for (replicate, _, _), result in zip(side.chunks, results, strict=True):
         previous = per_replicate.get(replicate)
@@ -372,9 +382,18 @@ def reduce_side(side, results):
     for moments in replicates[1:]:
         pooled = pooled.merge(moments)
 
+    estimate, std_error = _reduce_moments(side, replicates, pooled)
+    estimate[pooled.infinite] = np.inf
+    std_error[pooled.infinite] = 0.0
+    return estimate, std_error
+
+
+def _reduce_moments(side, replicates, pooled):
+    n_targets = side.n_targets
     if side.method == "mc":
         n = pooled.count[0]
-        return pooled.mean[0, 0], np.sqrt(pooled.comoment[0, 0, 0] / (n - 1) / n)
+        variance = np.diagonal(pooled.comoment[0])[:n_targets] / (n - 1)
+        return pooled.mean[0, :n_targets].copy(), np.sqrt(variance / n)
 
     weights = side.sampled.weights
     if side.method == "rqmc":
@@ -386,27 +405,39 @@ def reduce_side(side, results):
                 weights @ _corrected_means(side, moments, beta)
                 for moments, (beta, _) in zip(
                     replicates,
-                    (_control_coefficients(m) for m in _leave_one_out(replicates)),
+                    (
+                        _control_coefficients(m, n_targets)
+                        for m in _leave_one_out(replicates)
+                    ),
                     strict=True,
                 )
             ]
         )
-        return estimates.mean(), estimates.std(ddof=1) / np.sqrt(estimates.size)
+        n_replicates = len(replicates)
+        return estimates.mean(axis=0), estimates.std(axis=0, ddof=1) / np.sqrt(
+            n_replicates
+        )
 
-    beta, n_coefficients = _control_coefficients(pooled)
+    beta, n_coefficients = _control_coefficients(pooled, n_targets)
 
     # Stratified: residual variance of h - beta . c within each stratum.
     n = pooled.count
-    residual = pooled.comoment[:, 0, 0] - np.einsum(
-        "kc,kc->k", pooled.comoment[:, 0, 1:], beta
+    residual = np.diagonal(pooled.comoment[:, :n_targets, :n_targets], axis1=1, axis2=2)
+    residual = residual - np.einsum(
+        "ktc,kct->kt", pooled.comoment[:, :n_targets, n_targets:], beta
     )
-    variance = np.maximum(residual, 0.0) / np.maximum(n - 1 - n_coefficients, 1)
+    degrees = np.maximum(n - 1 - n_coefficients, 1)
+    variance = np.maximum(residual, 0.0) / degrees[:, None]
     estimate = weights @ _corrected_means(side, pooled, beta)
-    return estimate, np.sqrt(np.sum(weights**2 * variance / n))
+    return estimate, np.sqrt((weights**2 / n) @ variance)
 
 
 def estimate_sides(sides, entropy, n_jobs):
-    """Estimate every side in one parallel pass; returns [(value, std_error)]."""
+    """Estimate every side in one parallel pass.
+
+    Returns one (estimates, std_errors) pair of arrays per side, with an entry
+    per integrand of that side.
+    """
     tasks = [(side, chunk) for side in sides for chunk in side.chunks]
     results = Parallel(n_jobs=n_jobs)(
         delayed(task_moments)(side, entropy, *chunk) for side, chunk in tasks
