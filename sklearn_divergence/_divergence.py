@@ -49,7 +49,7 @@ def _is_single_gaussian(density):
     return isinstance(density, GaussianMixtureParams) and density.n_components == 1
 
 
-def _closed_form_kl(density_p, density_q):
+def _check_single_gaussians(density_p, density_q):
     for name, density in (("p", density_p), ("q", density_q)):
         if not _is_single_gaussian(density):
             components = getattr(density, "n_components", "an unknown number of")
@@ -57,12 +57,16 @@ def _closed_form_kl(density_p, density_q):
                 "method='closed' needs both models to be single Gaussians "
                 f"(n_components=1); {name} has {components} components."
             )
+
+
+def _closed_form_kl(density_p, density_q):
     L_p, L_q = density_p.covariance_cholesky(0), density_q.covariance_cholesky(0)
     return kl_from_cholesky(density_p.means[0], L_p, density_q.means[0], L_q)
 
 
-def _check_method_for(method, divergence):
-    if divergence == "kl":
+def check_method_for(method, divergences):
+    """Raise unless ``method`` can compute every one of ``divergences``."""
+    if divergences <= {"kl", "kl_reverse"}:
         return
     if method == "closed":
         raise ValueError(
@@ -78,57 +82,86 @@ def _check_method_for(method, divergence):
         )
 
 
+# The KL that the integrand "kl" gives on each side: sampling P gives KL(P || Q).
+_KL_OF_SIDE = {"p": "kl", "q": "kl_reverse"}
+
+
+def divergences_in_nats(
+    density_p, density_q, divergences, method, n_samples, entropy, n_jobs
+):
+    """Estimate several of 'kl', 'kl_reverse' and 'js' in one pass per side.
+
+    The arguments must be validated already. Returns {name: (value, std_error)}
+    in nats, not yet clipped to the valid range.
+    """
+    pairs = {"kl": (density_p, density_q), "kl_reverse": (density_q, density_p)}
+    if method in APPROXIMATIONS:
+        require_mixtures(f"method={method!r}", p=density_p, q=density_q)
+        return {
+            name: (
+                approximate_js(density_p, density_q, method)
+                if name == "js"
+                else approximate_kl(*pairs[name], method),
+                0.0,
+            )
+            for name in divergences
+        }
+    results = {}
+    both_single = _is_single_gaussian(density_p) and _is_single_gaussian(density_q)
+    if method == "closed":
+        _check_single_gaussians(density_p, density_q)
+    if method == "closed" or (method == "auto" and both_single):
+        results = {
+            name: (_closed_form_kl(*pairs[name]), 0.0) for name in divergences - {"js"}
+        }
+
+    sides = []
+    for key, (sampled, other) in (("p", pairs["kl"]), ("q", pairs["kl_reverse"])):
+        integrands = tuple(
+            integrand
+            for integrand, name in (("kl", _KL_OF_SIDE[key]), ("js", "js"))
+            if name in divergences and name not in results
+        )
+        if integrands:
+            side_method = _side_method(method, sampled, key, n_samples)
+            sides.append(
+                make_side(key, sampled, other, integrands, side_method, n_samples)
+            )
+    estimates = {}
+    for side, (values, std_errors) in zip(
+        sides, estimate_sides(sides, entropy, n_jobs), strict=True
+    ):
+        for integrand, value, std_error in zip(
+            side.integrands, values, std_errors, strict=True
+        ):
+            estimates[side.key, integrand] = value, std_error
+    for key, name in _KL_OF_SIDE.items():
+        if (key, "kl") in estimates:
+            results[name] = estimates[key, "kl"]
+    if "js" in divergences:
+        (value_p, se_p), (value_q, se_q) = estimates["p", "js"], estimates["q", "js"]
+        results["js"] = 0.5 * (value_p + value_q), 0.5 * np.hypot(se_p, se_q)
+    return results
+
+
 def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
     """Validate everything, then estimate; returns (value, se) in the unit."""
     method = check_method(method, METHODS)
-    _check_method_for(method, divergence)
+    name = "js" if divergence == "js_distance" else divergence
+    check_method_for(method, {name})
     n_samples = check_n_samples(n_samples)
     unit = log_base(base)
-    both_sampled = divergence != "kl"
-    density_p, density_q = as_density_pair(p, q, sample_q=both_sampled)
+    density_p, density_q = as_density_pair(p, q, sample_q=name == "js")
     entropy = seed_entropy(random_state)
-
-    if method in APPROXIMATIONS:
-        require_mixtures(f"method={method!r}", p=density_p, q=density_q)
-        if divergence == "kl":
-            value = approximate_kl(density_p, density_q, method)
-        else:
-            value = approximate_js(density_p, density_q, method)
-        return _in_unit(divergence, value, 0.0, unit)
-    both_single = _is_single_gaussian(density_p) and _is_single_gaussian(density_q)
-    if divergence == "kl" and (
-        method == "closed" or (method == "auto" and both_single)
-    ):
-        return _in_unit(divergence, _closed_form_kl(density_p, density_q), 0.0, unit)
-
-    integrands = ("kl",) if divergence == "kl" else ("js",)
-    plans = [("p", density_p, density_q)]
-    if both_sampled:
-        plans.append(("q", density_q, density_p))
-    sides = [
-        make_side(
-            key,
-            sampled,
-            other,
-            integrands,
-            _side_method(method, sampled, key, n_samples),
-            n_samples,
-        )
-        for key, sampled, other in plans
-    ]
-    estimates = [
-        (value[0], se[0]) for value, se in estimate_sides(sides, entropy, n_jobs)
-    ]
-    if divergence == "kl":
-        return _in_unit(divergence, *estimates[0], unit)
-    (value_p, se_p), (value_q, se_q) = estimates
-    value = 0.5 * (value_p + value_q)
-    return _in_unit(divergence, value, 0.5 * np.hypot(se_p, se_q), unit)
+    value, std_error = divergences_in_nats(
+        density_p, density_q, {name}, method, n_samples, entropy, n_jobs
+    )[name]
+    return in_unit(divergence, value, std_error, unit)
 
 
-def _in_unit(divergence, value, std_error, unit):
+def in_unit(divergence, value, std_error, unit):
     """Clip a value in nats to its valid range and convert it to the unit."""
-    if divergence == "kl":
+    if divergence in _KL_OF_SIDE.values():
         return max(value, 0.0) / unit, std_error / unit
     value = float(np.clip(value, 0.0, _LOG_2))
     if divergence == "js_distance":

@@ -13,8 +13,10 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._affine import affine_map, pull_back
 from ._gaussian import GaussianMixtureParams
 
 
@@ -24,15 +26,24 @@ class EstimatorDensity:
     Draws are reproducible when ``sample`` accepts a ``random_state`` argument
     (as :class:`~sklearn.neighbors.KernelDensity` does) or when the estimator
     has a ``random_state`` parameter, which is then set on a shallow copy.
+
+    With an invertible ``affine`` map z = A x + b, the estimator models z and
+    this object is the density of x: log p(x) = log p_z(A x + b) + log|det A|.
     """
 
-    def __init__(self, estimator, name):
+    def __init__(self, estimator, name, affine=None):
         self.estimator = estimator
         self.name = name
-        n_features = getattr(estimator, "n_features_in_", None)
+        self.affine = affine
+        if affine is None:
+            n_features = getattr(estimator, "n_features_in_", None)
+        else:
+            n_features = affine.matrix.shape[1]
         self.n_features = None if n_features is None else int(n_features)
 
     def log_density(self, X):
+        if self.affine is not None:
+            X = self.affine.apply(X)
         values = np.asarray(self.estimator.score_samples(X), dtype=np.float64)
         if values.shape != (X.shape[0],):
             raise ValueError(
@@ -44,7 +55,7 @@ class EstimatorDensity:
                 f"{self.name}.score_samples returned NaN or +inf; a log-density "
                 "must be finite or -inf."
             )
-        return values
+        return values if self.affine is None else values + self.affine.log_abs_det
 
     def sample(self, n_samples, seed_sequence):
         random_state = np.random.RandomState(np.random.MT19937(seed_sequence))
@@ -72,7 +83,7 @@ class EstimatorDensity:
                 f"{self.name}.sample({n_samples}) returned shape {X.shape}; "
                 f"expected ({n_samples}, n_features)."
             )
-        return X
+        return X if self.affine is None else self.affine.solve(X)
 
 
 def _require_methods(estimator, name, methods):
@@ -168,8 +179,15 @@ def as_density(estimator, name, *, needs_sampling):
     """Validate a fitted estimator and wrap it as a density.
 
     Returns a :class:`GaussianMixtureParams` for Gaussian mixtures and Gaussian
-    kernel density estimates, and an :class:`EstimatorDensity` otherwise.
+    kernel density estimates, and an :class:`EstimatorDensity` otherwise. A
+    fitted search (``GridSearchCV`` and the like) stands for its
+    ``best_estimator_``; a ``Pipeline`` for the input-space density of its
+    final step, which needs its transformers to be affine and invertible.
     """
+    if hasattr(estimator, "best_estimator_"):
+        estimator = estimator.best_estimator_
+    if isinstance(estimator, Pipeline):
+        return _from_pipeline(estimator, name, needs_sampling=needs_sampling)
     if isinstance(estimator, GaussianMixture | BayesianGaussianMixture):
         check_is_fitted(estimator)
         return _from_gaussian_mixture(estimator, name)
@@ -182,6 +200,20 @@ def as_density(estimator, name, *, needs_sampling):
     _require_methods(estimator, name, needed)
     _check_fitted(estimator, name)
     return EstimatorDensity(estimator, name)
+
+
+def _from_pipeline(pipeline, name, *, needs_sampling):
+    final = pipeline.steps[-1][1]
+    if final in (None, "passthrough"):
+        raise ValueError(f"The pipeline {name} does not end in a density estimator.")
+    density = as_density(final, f"{name}[-1]", needs_sampling=needs_sampling)
+    if len(pipeline.steps) == 1:
+        return density
+    affine = affine_map(pipeline[:-1], name)
+    if isinstance(density, GaussianMixtureParams):
+        return pull_back(density, affine, name)
+    affine.check_invertible(name)
+    return EstimatorDensity(density.estimator, name, affine=affine)
 
 
 def as_density_pair(p, q, *, sample_q):
