@@ -4,10 +4,13 @@ from . import discrete
 from ._bounds import cauchy_schwarz_divergence, js_bounds, kl_bounds
 from ._closed_form import gaussian_kl_divergence
 from ._divergence import js_distance, js_divergence, kl_divergence
+from ._estimator import GMMDivergence
+from ._scorer import make_divergence_scorer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GMMDivergence",
     "__version__",
     "cauchy_schwarz_divergence",
     "discrete",
@@ -17,4 +20,5 @@ __all__ = [
     "js_divergence",
     "kl_bounds",
     "kl_divergence",
+    "make_divergence_scorer",
 ]

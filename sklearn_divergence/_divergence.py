@@ -12,7 +12,13 @@ from ._closed_form import kl_from_cholesky
 from ._gaussian import GaussianMixtureParams
 from ._models import as_density_pair, require_mixtures
 from ._montecarlo import MC_METHODS, estimate_sides, make_side, min_samples
-from ._validation import check_method, check_n_samples, log_base, seed_entropy
+from ._validation import (
+    check_method,
+    check_n_jobs,
+    check_n_samples,
+    log_base,
+    seed_entropy,
+)
 
 METHODS = ("auto", "closed", *MC_METHODS, *APPROXIMATIONS)
 
@@ -151,6 +157,7 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
     check_method_for(method, {name})
     n_samples = check_n_samples(n_samples)
     unit = log_base(base)
+    check_n_jobs(n_jobs)
     density_p, density_q = as_density_pair(p, q, sample_q=name == "js")
     entropy = seed_entropy(random_state)
     value, std_error = divergences_in_nats(

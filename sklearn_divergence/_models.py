@@ -216,17 +216,24 @@ def _from_pipeline(pipeline, name, *, needs_sampling):
     return EstimatorDensity(density.estimator, name, affine=affine)
 
 
-def as_density_pair(p, q, *, sample_q):
-    """Both densities, validated, with matching numbers of features."""
-    density_p = as_density(p, "p", needs_sampling=True)
-    density_q = as_density(q, "q", needs_sampling=sample_q)
+def check_same_features(density_p, density_q, names):
+    """Raise unless both densities have the same number of features (if known)."""
+    name_p, name_q = names
     if None not in (density_p.n_features, density_q.n_features) and (
         density_p.n_features != density_q.n_features
     ):
         raise ValueError(
-            f"p and q must have the same number of features; p has "
-            f"{density_p.n_features} and q has {density_q.n_features}."
+            f"{name_p} and {name_q} must have the same number of features; "
+            f"{name_p} has {density_p.n_features} and {name_q} has "
+            f"{density_q.n_features}."
         )
+
+
+def as_density_pair(p, q, *, sample_q, names=("p", "q")):
+    """Both densities, validated, with matching numbers of features."""
+    density_p = as_density(p, names[0], needs_sampling=True)
+    density_q = as_density(q, names[1], needs_sampling=sample_q)
+    check_same_features(density_p, density_q, names)
     return density_p, density_q
 
 

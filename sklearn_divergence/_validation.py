@@ -3,7 +3,7 @@
 import numbers
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 
 
 def check_n_samples(n_samples):
@@ -54,3 +54,24 @@ def seed_entropy(random_state):
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return [int(v) for v in generator.randint(0, 2**32, size=4, dtype=np.uint64)]
+
+
+def check_n_jobs(n_jobs):
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool)
+        or not isinstance(n_jobs, numbers.Integral)
+        or n_jobs == 0
+    ):
+        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}.")
+    return n_jobs
+
+
+def is_estimator(obj):
+    """True for an estimator object, False for array-like data."""
+    # Data frames have a ``sample`` method, so it cannot tell the two apart.
+    return hasattr(obj, "fit") or hasattr(obj, "score_samples")
+
+
+def check_data(X, name):
+    """2-D float64 data with at least 2 rows and finite values."""
+    return check_array(X, dtype=np.float64, ensure_min_samples=2, input_name=name)

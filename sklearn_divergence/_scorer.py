@@ -1,0 +1,201 @@
+"""A scorer for model selection: minus the divergence to a reference density."""
+
+from sklearn.pipeline import Pipeline
+
+from ._affine import affine_map, push_forward
+from ._divergence import METHODS, check_method_for, divergences_in_nats, in_unit
+from ._gaussian import GaussianMixtureParams
+from ._models import as_density, check_same_features
+from ._selection import fit_by_bic, fit_seed
+from ._validation import (
+    check_data,
+    check_method,
+    check_n_samples,
+    is_estimator,
+    log_base,
+    seed_entropy,
+)
+
+SCORER_DIVERGENCES = ("kl", "kl_reverse", "js", "js_distance")
+_NAMES = ("the scored estimator", "reference")
+
+
+class DivergenceScorer:
+    """Callable ``(estimator, X, y=None) -> -divergence(estimator, reference)``.
+
+    Made by :func:`make_divergence_scorer`, which documents it.
+    """
+
+    def __init__(
+        self,
+        divergence,
+        method,
+        n_samples,
+        unit,
+        entropy,
+        reference_density,
+        reference_data=None,
+    ):
+        self.divergence = divergence
+        self.method = method
+        self.n_samples = n_samples
+        self.unit = unit
+        self.entropy = entropy
+        # The reference's density; reference_data is kept (None for a fitted
+        # reference) to be modelled again after a pipeline's transformers.
+        self.reference_density = reference_density
+        self.reference_data = reference_data
+
+    def _densities(self, estimator):
+        """The model's and the reference's densities, in the same space."""
+        needs_sampling = self.divergence != "kl_reverse"
+        if hasattr(estimator, "best_estimator_"):
+            estimator = estimator.best_estimator_
+        if not (isinstance(estimator, Pipeline) and len(estimator.steps) > 1):
+            model = as_density(estimator, _NAMES[0], needs_sampling=needs_sampling)
+            return model, self.reference_density
+        transformers = estimator[:-1]
+        model = as_density(estimator[-1], _NAMES[0], needs_sampling=needs_sampling)
+        if self.reference_data is not None:
+            transformed = check_data(
+                transformers.transform(self.reference_data), "transformed reference"
+            )
+            fitted = fit_by_bic(transformed, random_state=fit_seed(self.entropy, 0))
+            return model, as_density(fitted, _NAMES[1], needs_sampling=True)
+        if not isinstance(self.reference_density, GaussianMixtureParams):
+            raise ValueError(
+                "To score a pipeline against a fitted reference, the reference "
+                "must be a Gaussian mixture (mapped through the pipeline's affine "
+                "transformers); pass the reference data instead."
+            )
+        affine = affine_map(transformers, "the scored pipeline")
+        return model, push_forward(self.reference_density, affine, _NAMES[1])
+
+    def __call__(self, estimator, X=None, y=None):
+        """Minus the divergence between ``estimator`` and the reference.
+
+        ``X`` and ``y`` are ignored: the score compares the fitted density
+        with the reference, not with held-out data.
+        """
+        model, reference = self._densities(estimator)
+        check_same_features(model, reference, _NAMES)
+        name = "js" if self.divergence == "js_distance" else self.divergence
+        value, std_error = divergences_in_nats(
+            model, reference, {name}, self.method, self.n_samples, self.entropy, None
+        )[name]
+        return -float(in_unit(self.divergence, value, std_error, self.unit)[0])
+
+    def __repr__(self):
+        return (
+            f"make_divergence_scorer(<reference>, divergence={self.divergence!r}, "
+            f"method={self.method!r}, n_samples={self.n_samples})"
+        )
+
+
+def make_divergence_scorer(
+    reference,
+    *,
+    divergence="js",
+    method="auto",
+    n_samples=20_000,
+    base=None,
+    random_state=0,
+):
+    """Make a scorer that ranks density models by their divergence to a reference.
+
+    The scorer returns minus the divergence (greater is better) between the
+    fitted estimator it is given and ``reference``, so it plugs into
+    :class:`~sklearn.model_selection.GridSearchCV`,
+    :class:`~sklearn.model_selection.RandomizedSearchCV`,
+    :func:`~sklearn.model_selection.cross_validate` and multi-metric scoring
+    dicts, for example to choose ``n_components`` and ``covariance_type``.
+
+    Parameters
+    ----------
+    reference : fitted density estimator or array-like of shape (n_samples, \
+n_features)
+        The target density: a fitted estimator accepted by
+        :func:`kl_divergence`, or data, which are modelled (once, now) by a
+        :class:`~sklearn.mixture.GaussianMixture` chosen by BIC as in
+        :class:`GMMDivergence`.
+    divergence : {'js', 'js_distance', 'kl', 'kl_reverse'}, default='js'
+        - 'js': the Jensen-Shannon divergence, bounded by log 2;
+        - 'js_distance': its square root;
+        - 'kl': KL(model || reference), which punishes models that put mass
+          where the reference has little;
+        - 'kl_reverse': KL(reference || model), which punishes models that
+          miss part of the reference (the expected log-likelihood gap).
+    method : str, default='auto'
+        As in :func:`kl_divergence`; 'closed' and 'matched' apply only to
+        'kl' and 'kl_reverse'.
+    n_samples : int, default=20_000
+        Points drawn per sampled distribution and per call.
+    base : float, default=None
+        Logarithm base: None for nats, 2 for bits.
+    random_state : int, RandomState instance, Generator or None, default=0
+        Fixes the random streams once, when the scorer is made: every call,
+        and so every candidate of a search, uses the same streams, which
+        makes their scores comparable (common random numbers).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y=None)`` returns minus the divergence, a float.
+        ``X`` and ``y`` are ignored. The scorer pickles, so it works with
+        ``n_jobs`` in searches and cross-validation.
+
+    See Also
+    --------
+    GMMDivergence : Every divergence between two densities at once.
+
+    Notes
+    -----
+    When the scored estimator is a :class:`~sklearn.pipeline.Pipeline` whose
+    last step is the density estimator, that density lives in the space of
+    the pipeline's transformers, so the reference is brought there too:
+
+    - reference data pass through the pipeline's fitted transformers and are
+      modelled there by a BIC-selected GaussianMixture, on every call (each
+      candidate and fold has its own transformers; this costs 40 mixture
+      fits per call). Any transformer works, including non-invertible ones
+      such as PCA with fewer components; the divergence is then between the
+      transformed distributions, which by the data-processing inequality is
+      at most the divergence between the original ones;
+    - a fitted reference mixture is mapped exactly through the
+      transformers, which must then be affine (StandardScaler, MinMaxScaler
+      without clipping, PCA, ...). Non-affine transformers raise a
+      ValueError; pass the reference data instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_divergence import make_divergence_scorer
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-3, 1, (300, 2)), rng.normal(3, 1, (300, 2))])
+    >>> reference = GaussianMixture(2, random_state=0).fit(X)
+    >>> search = GridSearchCV(
+    ...     GaussianMixture(random_state=0),
+    ...     {"n_components": [1, 2, 3]},
+    ...     scoring=make_divergence_scorer(reference, n_samples=4096),
+    ... ).fit(X)
+    >>> search.best_params_
+    {'n_components': 2}
+    """
+    if divergence not in SCORER_DIVERGENCES:
+        listed = ", ".join(repr(name) for name in SCORER_DIVERGENCES)
+        raise ValueError(f"divergence must be one of {listed}; got {divergence!r}.")
+    method = check_method(method, METHODS)
+    check_method_for(method, {"js" if divergence == "js_distance" else divergence})
+    n_samples = check_n_samples(n_samples)
+    unit = log_base(base)
+    entropy = seed_entropy(random_state)
+    scorer_arguments = (divergence, method, n_samples, unit, entropy)
+    if is_estimator(reference):
+        density = as_density(reference, _NAMES[1], needs_sampling=divergence != "kl")
+        return DivergenceScorer(*scorer_arguments, density)
+    data = check_data(reference, "reference")
+    fitted = fit_by_bic(data, random_state=fit_seed(entropy, 0))
+    density = as_density(fitted, _NAMES[1], needs_sampling=True)
+    return DivergenceScorer(*scorer_arguments, density, reference_data=data)
