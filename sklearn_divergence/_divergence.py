@@ -1,5 +1,7 @@
 """Public KL and JS divergences between fitted density estimators."""
 
+import math
+
 import numpy as np
 
 from ._approximations import (
@@ -167,10 +169,14 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
 
 
 def in_unit(divergence, value, std_error, unit):
-    """Clip a value in nats to its valid range and convert it to the unit."""
+    """Clip a value in nats to its valid range and convert it to the unit.
+
+    Returns Python floats.
+    """
+    value, std_error = float(value), float(std_error)
     if divergence in _KL_OF_SIDE.values():
         return max(value, 0.0) / unit, std_error / unit
-    value = float(np.clip(value, 0.0, _LOG_2))
+    value = min(max(value, 0.0), _LOG_2)
     if divergence == "js_distance":
         return _square_root(value / unit, std_error / unit)
     return value / unit, std_error / unit
@@ -181,14 +187,13 @@ def _square_root(value, std_error):
 
     Near 0 the delta method blows up; sqrt(v + se) - sqrt(v) <= sqrt(se) caps it.
     """
-    root = np.sqrt(value)
-    cap = np.sqrt(std_error)
+    root = math.sqrt(value)
+    cap = math.sqrt(std_error)
     return root, (min(std_error / (2 * root), cap) if root > 0 else cap)
 
 
 def _output(result, return_std):
-    value, std_error = float(result[0]), float(result[1])
-    return (value, std_error) if return_std else value
+    return result if return_std else result[0]
 
 
 _PARAMETERS = """\

@@ -52,6 +52,7 @@ def test_every_attribute_against_quadrature(pair_1d, method):
         "js_distance": np.sqrt(quad_js(p, q)),
     }
     for name, (value, std_error) in divergence.summary().items():
+        assert type(value) is float and type(std_error) is float, name
         assert 0 < std_error < 0.02, name
         assert abs(value - truths[name]) < 4.5 * std_error, name
 

@@ -1,0 +1,51 @@
+"""The gallery examples run, with and without matplotlib."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
+
+
+def run_example(script, cwd, extra_path=()):
+    path = [*map(str, extra_path), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_there_are_examples():
+    assert {script.name for script in EXAMPLES} == {
+        "plot_compare_datasets.py",
+        "plot_choose_n_components.py",
+        "plot_drift_monitoring.py",
+    }
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda script: script.stem)
+def test_example_saves_its_figures(script, tmp_path):
+    result = run_example(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.glob("*.png")), result.stdout
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda script: script.stem)
+def test_example_runs_without_matplotlib(script, tmp_path):
+    blocker = tmp_path / "blocker" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('blocked for the test')\n")
+    result = run_example(script, tmp_path, extra_path=[blocker.parent])
+    assert result.returncode == 0, result.stderr
+    assert not list(tmp_path.glob("*.png"))
+    assert result.stdout.strip()
