@@ -26,8 +26,12 @@ from ._gaussian import GaussianMixtureParams
 # Points well away from the origin, where clipping or any non-linearity of a
 # transformer shows up.
 _PROBE_SCALES = (0.5, 3.0, 100.0, 1e4)
-# Relative tolerance of the affinity check and of the rank checks.
-_RTOL = 1e-8
+# Relative tolerance of the affinity check: transform() rounds its output.
+_AFFINE_RTOL = 1e-8
+# Relative size of the smallest singular value (or Cholesky pivot) below which
+# a map or a factor counts as singular: rounding level, so that badly scaled
+# but valid features (standard deviations of 1e-4 and 1e5) pass.
+_RANK_RTOL = 1e-13
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +43,10 @@ class AffineMap:
 
     def apply(self, X):
         return X @ self.matrix.T + self.offset
+
+    def then(self, other):
+        """The map x -> other.apply(self.apply(x))."""
+        return AffineMap(other.matrix @ self.matrix, other.apply(self.offset))
 
     def solve(self, Z):
         """x such that apply(x) = z, for a square, invertible map."""
@@ -58,7 +66,7 @@ class AffineMap:
                 "PCA with n_components=None)."
             )
         singular_values = np.linalg.svd(self.matrix, compute_uv=False)
-        if singular_values.min() <= _RTOL * singular_values.max():
+        if singular_values.min() <= _RANK_RTOL * singular_values.max():
             raise ValueError(
                 f"The transformers of {name} are not invertible (a constant or "
                 "collinear feature?), so its density has no input-space form."
@@ -72,7 +80,12 @@ def affine_map(transformer, name):
     fitted map at points up to 1e4 away. Raises ValueError for a transformer
     that is not affine.
     """
-    n_features = getattr(transformer, "n_features_in_", None)
+    # A leading 'passthrough' step records no n_features_in_; the next one does.
+    steps = [step for _, step in getattr(transformer, "steps", [(None, transformer)])]
+    n_features = next(
+        (step.n_features_in_ for step in steps if hasattr(step, "n_features_in_")),
+        None,
+    )
     if n_features is None:
         raise ValueError(
             f"The transformers of {name} do not record n_features_in_; fit them "
@@ -95,12 +108,17 @@ def affine_map(transformer, name):
         raise ValueError(
             f"The transformers of {name} could not be probed for an affine map: {error}"
         ) from error
+    if images.ndim != 2 or images.shape[0] != probes.shape[0]:
+        raise ValueError(
+            f"The transformers of {name} returned shape {images.shape} for "
+            f"{probes.shape[0]} rows; expected a 2-D array with a row per input."
+        )
     offset = images[0]
     matrix = (images[1 : n_features + 1] - offset).T
     expected = checks @ matrix.T + offset
     scale = max(np.abs(images).max(), 1.0)
-    if images.ndim != 2 or not np.allclose(
-        images[n_features + 1 :], expected, rtol=_RTOL, atol=_RTOL * scale
+    if not np.allclose(
+        images[n_features + 1 :], expected, rtol=_AFFINE_RTOL, atol=_AFFINE_RTOL * scale
     ):
         raise ValueError(
             f"The transformers of {name} are not affine (z = A x + b), so the "
@@ -111,34 +129,45 @@ def affine_map(transformer, name):
     return AffineMap(matrix, offset)
 
 
+def _shares_one_covariance(mixture):
+    """True for 'tied', and for diag or spherical components all alike (a KDE)."""
+    if mixture.covariance_type == "tied":
+        return True
+    pc = mixture.precisions_cholesky
+    return mixture.covariance_type in ("diag", "spherical") and bool(
+        np.all(pc == pc[0])
+    )
+
+
 def _mapped_mixture(mixture, map_factor, means, name):
-    """The mixture with covariance factors L_k replaced by map_factor(L_k)."""
-    tied = mixture.covariance_type == "tied"
-    components = [0] if tied else range(mixture.n_components)
-    precisions_cholesky = []
-    for k in components:
-        mapped = map_factor(mixture.covariance_cholesky(k))
-        upper = np.linalg.qr(mapped.T, mode="r")
-        diagonal = np.diagonal(upper)
-        if upper.shape[0] != upper.shape[1] or np.abs(diagonal).min() <= (
-            _RTOL * np.abs(diagonal).max()
-        ):
-            raise ValueError(
-                f"The transformers of {name} map its Gaussian components onto a "
-                "lower-dimensional set, where they have no density."
-            )
-        upper *= np.sign(diagonal)[:, None]
-        # Sigma' = R^T R, so U = R^{-1} is upper triangular with U U^T = Sigma'^-1.
-        precisions_cholesky.append(
-            solve_triangular(upper, np.eye(upper.shape[0]), lower=False)
+    """The mixture with covariance factors L_k replaced by map_factor(L_k).
+
+    Components that share one covariance are mapped once, as 'tied'.
+    """
+    shared = _shares_one_covariance(mixture)
+    components = [0] if shared else range(mixture.n_components)
+    factors = np.stack([map_factor(mixture.covariance_cholesky(k)) for k in components])
+    upper = np.linalg.qr(factors.transpose(0, 2, 1), mode="r")
+    diagonal = np.abs(np.diagonal(upper, axis1=1, axis2=2))
+    if upper.shape[1] != upper.shape[2] or np.any(
+        diagonal.min(axis=1) <= _RANK_RTOL * diagonal.max(axis=1)
+    ):
+        raise ValueError(
+            f"The transformers of {name} map its Gaussian components onto a "
+            "lower-dimensional set, where they have no density."
         )
+    # Sigma' = R^T R; with a positive diagonal, U = R^{-1} is upper triangular
+    # with U U^T = Sigma'^{-1}, as scikit-learn stores precisions_cholesky_.
+    upper *= np.sign(np.diagonal(upper, axis1=1, axis2=2))[:, :, None]
+    identity = np.eye(upper.shape[1])
+    precisions_cholesky = np.stack(
+        [solve_triangular(factor, identity, lower=False) for factor in upper]
+    )
     return GaussianMixtureParams(
         weights=mixture.weights,
         means=means,
-        covariance_type="tied" if tied else "full",
-        precisions_cholesky=(
-            precisions_cholesky[0] if tied else np.stack(precisions_cholesky)
-        ),
+        covariance_type="tied" if shared else "full",
+        precisions_cholesky=precisions_cholesky[0] if shared else precisions_cholesky,
     )
 
 

@@ -24,7 +24,7 @@ from ._validation import (
 
 METHODS = ("auto", "closed", *MC_METHODS, *APPROXIMATIONS)
 
-_LOG_2 = np.log(2.0)
+_LOG_2 = math.log(2.0)
 
 
 def _side_method(method, density, name, n_samples):
@@ -57,14 +57,21 @@ def _is_single_gaussian(density):
     return isinstance(density, GaussianMixtureParams) and density.n_components == 1
 
 
-def _check_single_gaussians(density_p, density_q):
-    for name, density in (("p", density_p), ("q", density_q)):
-        if not _is_single_gaussian(density):
-            components = getattr(density, "n_components", "an unknown number of")
-            raise ValueError(
-                "method='closed' needs both models to be single Gaussians "
-                f"(n_components=1); {name} has {components} components."
-            )
+def check_density_for_method(method, density, name, n_samples, *, sampled):
+    """Raise, before any work, if ``method`` cannot be used with ``density``.
+
+    ``sampled`` says whether points are drawn from ``density``.
+    """
+    if method in APPROXIMATIONS:
+        require_mixtures(f"method={method!r}", **{name: density})
+    elif method == "closed" and not _is_single_gaussian(density):
+        components = getattr(density, "n_components", "an unknown number of")
+        raise ValueError(
+            "method='closed' needs both models to be single Gaussians "
+            f"(n_components=1); {name} has {components} components."
+        )
+    elif sampled:
+        _side_method(method, density, name, n_samples)
 
 
 def _closed_form_kl(density_p, density_q):
@@ -95,16 +102,26 @@ _KL_OF_SIDE = {"p": "kl", "q": "kl_reverse"}
 
 
 def divergences_in_nats(
-    density_p, density_q, divergences, method, n_samples, entropy, n_jobs
+    density_p,
+    density_q,
+    divergences,
+    method,
+    n_samples,
+    entropy,
+    n_jobs,
+    names=("p", "q"),
 ):
     """Estimate several of 'kl', 'kl_reverse' and 'js' in one pass per side.
 
-    The arguments must be validated already. Returns {name: (value, std_error)}
-    in nats, not yet clipped to the valid range.
+    The arguments must be validated already, except for the fit between the
+    method and the densities; ``names`` name the densities in errors. Returns
+    {name: (value, std_error)} in nats, not yet clipped to the valid range.
     """
+    sampled = {"p": bool(divergences - {"kl_reverse"}), "q": divergences != {"kl"}}
+    for key, density, name in zip("pq", (density_p, density_q), names, strict=True):
+        check_density_for_method(method, density, name, n_samples, sampled=sampled[key])
     pairs = {"kl": (density_p, density_q), "kl_reverse": (density_q, density_p)}
     if method in APPROXIMATIONS:
-        require_mixtures(f"method={method!r}", p=density_p, q=density_q)
         return {
             name: (
                 approximate_js(density_p, density_q, method)
@@ -116,22 +133,22 @@ def divergences_in_nats(
         }
     results = {}
     both_single = _is_single_gaussian(density_p) and _is_single_gaussian(density_q)
-    if method == "closed":
-        _check_single_gaussians(density_p, density_q)
     if method == "closed" or (method == "auto" and both_single):
         results = {
             name: (_closed_form_kl(*pairs[name]), 0.0) for name in divergences - {"js"}
         }
 
     sides = []
-    for key, (sampled, other) in (("p", pairs["kl"]), ("q", pairs["kl_reverse"])):
+    for key, name, (sampled, other) in zip(
+        "pq", names, (pairs["kl"], pairs["kl_reverse"]), strict=True
+    ):
         integrands = tuple(
             integrand
-            for integrand, name in (("kl", _KL_OF_SIDE[key]), ("js", "js"))
-            if name in divergences and name not in results
+            for integrand, divergence in (("kl", _KL_OF_SIDE[key]), ("js", "js"))
+            if divergence in divergences and divergence not in results
         )
         if integrands:
-            side_method = _side_method(method, sampled, key, n_samples)
+            side_method = _side_method(method, sampled, name, n_samples)
             sides.append(
                 make_side(key, sampled, other, integrands, side_method, n_samples)
             )

@@ -5,7 +5,13 @@ from typing import NamedTuple
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._divergence import METHODS, check_method_for, divergences_in_nats, in_unit
+from ._divergence import (
+    METHODS,
+    check_density_for_method,
+    check_method_for,
+    divergences_in_nats,
+    in_unit,
+)
 from ._models import as_density, check_same_features
 from ._selection import fit_by_bic, fit_seed
 from ._validation import (
@@ -49,7 +55,9 @@ class GMMDivergence(BaseEstimator):
         :class:`~sklearn.mixture.GaussianMixture` for every ``n_components``
         from 1 to 10 and every ``covariance_type`` ('full', 'tied', 'diag',
         'spherical'), and keeps the one with the lowest BIC (40 fits, run in
-        parallel with ``n_jobs``).
+        parallel with ``n_jobs``). Fits that leave a component fewer than 2
+        points (d + 1 for 'full') are skipped, since on small samples their
+        collapsed variances would win BIC.
     method : str, default='auto'
         How the divergences are computed, as in :func:`kl_divergence`: 'auto',
         'closed', 'mc', 'stratified', 'rqmc', or one of the deterministic
@@ -172,25 +180,34 @@ n_features)
         entropy = seed_entropy(self.random_state)
         # Fitted models are validated, and data checked, before any model is
         # fitted: bad input fails fast.
-        names = ("P", "Q")
-        models = [
-            obj if is_estimator(obj) else check_data(obj, name)
-            for name, obj in zip(names, (P, Q), strict=True)
-        ]
-        densities = [
-            as_density(model, name, needs_sampling=True)
-            if is_estimator(model)
-            else _DataShape(model.shape[1])
-            for name, model in zip(names, models, strict=True)
-        ]
+        names, inputs = ("P", "Q"), (P, Q)
+        densities, data = [], {}
+        for name, obj in zip(names, inputs, strict=True):
+            if is_estimator(obj):
+                density = as_density(obj, name, needs_sampling=True)
+                check_density_for_method(method, density, name, n_samples, sampled=True)
+            else:
+                data[name] = check_data(obj, name)
+                density = _DataShape(data[name].shape[1])
+            densities.append(density)
         check_same_features(*densities, names)
+        models = list(inputs)
         for index, name in enumerate(names):
-            if isinstance(densities[index], _DataShape):
-                models[index] = self._fit_model(models[index], entropy, index)
+            if name in data:
+                models[index] = self._fit_model(
+                    inputs[index], data[name], entropy, index
+                )
                 densities[index] = as_density(models[index], name, needs_sampling=True)
         density_p, density_q = densities
         results = divergences_in_nats(
-            density_p, density_q, _DIVERGENCES, method, n_samples, entropy, n_jobs
+            density_p,
+            density_q,
+            _DIVERGENCES,
+            method,
+            n_samples,
+            entropy,
+            n_jobs,
+            names,
         )
         self.estimator_p_, self.estimator_q_ = models
         self.n_features_in_ = density_p.n_features
@@ -204,12 +221,14 @@ n_features)
         )
         return self
 
-    def _fit_model(self, X, entropy, index):
+    def _fit_model(self, original, X, entropy, index):
+        """Model one data set: ``X`` is ``original`` validated as an array."""
         if self.estimator is None:
             return fit_by_bic(
                 X, random_state=fit_seed(entropy, index), n_jobs=self.n_jobs
             )
-        return clone(self.estimator).fit(X)
+        # The input as given, so that a data frame keeps its column names.
+        return clone(self.estimator).fit(original)
 
     def summary(self):
         """The fitted divergences with their standard errors.

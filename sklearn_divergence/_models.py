@@ -133,7 +133,11 @@ def _from_gaussian_mixture(estimator, name):
         means_=means,
         precisions_cholesky_=precisions_cholesky,
     )
-    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-8):
+    # Models fitted on float32 data store float32 weights: allow their rounding.
+    tolerance = max(1e-8, 100 * np.finfo(np.asarray(estimator.weights_).dtype).eps)
+    if np.any(weights < 0) or not np.isclose(
+        weights.sum(), 1.0, rtol=0, atol=tolerance
+    ):
         raise ValueError(f"{name}.weights_ must be non-negative and sum to 1.")
     return GaussianMixtureParams(
         weights=weights / weights.sum(),
@@ -184,10 +188,10 @@ def as_density(estimator, name, *, needs_sampling):
     ``best_estimator_``; a ``Pipeline`` for the input-space density of its
     final step, which needs its transformers to be affine and invertible.
     """
-    if hasattr(estimator, "best_estimator_"):
-        estimator = estimator.best_estimator_
-    if isinstance(estimator, Pipeline):
-        return _from_pipeline(estimator, name, needs_sampling=needs_sampling)
+    transformers, estimator = split_pipeline(estimator, name)
+    if transformers is not None:
+        density = as_density(estimator, name, needs_sampling=needs_sampling)
+        return _pulled_back(density, affine_map(transformers, name), name)
     if isinstance(estimator, GaussianMixture | BayesianGaussianMixture):
         check_is_fitted(estimator)
         return _from_gaussian_mixture(estimator, name)
@@ -202,17 +206,35 @@ def as_density(estimator, name, *, needs_sampling):
     return EstimatorDensity(estimator, name)
 
 
-def _from_pipeline(pipeline, name, *, needs_sampling):
-    final = pipeline.steps[-1][1]
+def split_pipeline(estimator, name):
+    """(transformers, final estimator) of a fitted pipeline, else (None, estimator).
+
+    A fitted search stands for its ``best_estimator_``.
+    """
+    if hasattr(estimator, "cv_results_") and not hasattr(estimator, "best_estimator_"):
+        raise ValueError(
+            f"{name} is a search fitted with refit=False, so it has no "
+            "best_estimator_ to use as a density; refit it with refit=True."
+        )
+    estimator = getattr(estimator, "best_estimator_", estimator)
+    if not isinstance(estimator, Pipeline):
+        return None, estimator
+    final = estimator.steps[-1][1]
     if final in (None, "passthrough"):
         raise ValueError(f"The pipeline {name} does not end in a density estimator.")
-    density = as_density(final, f"{name}[-1]", needs_sampling=needs_sampling)
-    if len(pipeline.steps) == 1:
-        return density
-    affine = affine_map(pipeline[:-1], name)
+    if len(estimator.steps) == 1:
+        return None, final
+    return estimator[:-1], final
+
+
+def _pulled_back(density, affine, name):
+    """The input-space density when ``density`` models z = A x + b."""
     if isinstance(density, GaussianMixtureParams):
         return pull_back(density, affine, name)
     affine.check_invertible(name)
+    # A nested pipeline's density already has its own map, applied after ours.
+    if density.affine is not None:
+        affine = affine.then(density.affine)
     return EstimatorDensity(density.estimator, name, affine=affine)
 
 
@@ -229,11 +251,11 @@ def check_same_features(density_p, density_q, names):
         )
 
 
-def as_density_pair(p, q, *, sample_q, names=("p", "q")):
+def as_density_pair(p, q, *, sample_q):
     """Both densities, validated, with matching numbers of features."""
-    density_p = as_density(p, names[0], needs_sampling=True)
-    density_q = as_density(q, names[1], needs_sampling=sample_q)
-    check_same_features(density_p, density_q, names)
+    density_p = as_density(p, "p", needs_sampling=True)
+    density_q = as_density(q, "q", needs_sampling=sample_q)
+    check_same_features(density_p, density_q, ("p", "q"))
     return density_p, density_q
 
 

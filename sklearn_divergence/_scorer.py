@@ -1,11 +1,15 @@
 """A scorer for model selection: minus the divergence to a reference density."""
 
-from sklearn.pipeline import Pipeline
-
 from ._affine import affine_map, push_forward
-from ._divergence import METHODS, check_method_for, divergences_in_nats, in_unit
+from ._divergence import (
+    METHODS,
+    check_density_for_method,
+    check_method_for,
+    divergences_in_nats,
+    in_unit,
+)
 from ._gaussian import GaussianMixtureParams
-from ._models import as_density, check_same_features
+from ._models import as_density, check_same_features, split_pipeline
 from ._selection import fit_by_bic, fit_seed
 from ._validation import (
     check_data,
@@ -31,7 +35,7 @@ class DivergenceScorer:
         divergence,
         method,
         n_samples,
-        unit,
+        base,
         entropy,
         reference_density,
         reference_data=None,
@@ -39,37 +43,44 @@ class DivergenceScorer:
         self.divergence = divergence
         self.method = method
         self.n_samples = n_samples
-        self.unit = unit
+        self.base = base
         self.entropy = entropy
-        # The reference's density; reference_data is kept (None for a fitted
-        # reference) to be modelled again after a pipeline's transformers.
+        # The reference's density, and the data it was fitted on (None for a
+        # fitted reference), to be modelled again after non-affine transformers.
         self.reference_density = reference_density
         self.reference_data = reference_data
 
     def _densities(self, estimator):
         """The model's and the reference's densities, in the same space."""
+        transformers, final = split_pipeline(estimator, _NAMES[0])
         needs_sampling = self.divergence != "kl_reverse"
-        if hasattr(estimator, "best_estimator_"):
-            estimator = estimator.best_estimator_
-        if not (isinstance(estimator, Pipeline) and len(estimator.steps) > 1):
-            model = as_density(estimator, _NAMES[0], needs_sampling=needs_sampling)
+        model = as_density(final, _NAMES[0], needs_sampling=needs_sampling)
+        if transformers is None:
             return model, self.reference_density
-        transformers = estimator[:-1]
-        model = as_density(estimator[-1], _NAMES[0], needs_sampling=needs_sampling)
-        if self.reference_data is not None:
-            transformed = check_data(
-                transformers.transform(self.reference_data), "transformed reference"
-            )
-            fitted = fit_by_bic(transformed, random_state=fit_seed(self.entropy, 0))
-            return model, as_density(fitted, _NAMES[1], needs_sampling=True)
-        if not isinstance(self.reference_density, GaussianMixtureParams):
+        return model, self._reference_after(transformers)
+
+    def _reference_after(self, transformers):
+        """The reference's density in the space of a pipeline's transformers."""
+        if isinstance(self.reference_density, GaussianMixtureParams):
+            try:
+                affine = affine_map(transformers, "the scored pipeline")
+            except ValueError:
+                if self.reference_data is None:
+                    raise
+            else:
+                # Exact, and the same reference for every candidate.
+                return push_forward(self.reference_density, affine, _NAMES[1])
+        if self.reference_data is None:
             raise ValueError(
                 "To score a pipeline against a fitted reference, the reference "
                 "must be a Gaussian mixture (mapped through the pipeline's affine "
                 "transformers); pass the reference data instead."
             )
-        affine = affine_map(transformers, "the scored pipeline")
-        return model, push_forward(self.reference_density, affine, _NAMES[1])
+        transformed = check_data(
+            transformers.transform(self.reference_data), "transformed reference"
+        )
+        fitted = fit_by_bic(transformed, random_state=fit_seed(self.entropy, 0))
+        return as_density(fitted, _NAMES[1], needs_sampling=True)
 
     def __call__(self, estimator, X=None, y=None):
         """Minus the divergence between ``estimator`` and the reference.
@@ -81,14 +92,21 @@ class DivergenceScorer:
         check_same_features(model, reference, _NAMES)
         name = "js" if self.divergence == "js_distance" else self.divergence
         value, std_error = divergences_in_nats(
-            model, reference, {name}, self.method, self.n_samples, self.entropy, None
+            model,
+            reference,
+            {name},
+            self.method,
+            self.n_samples,
+            self.entropy,
+            None,
+            _NAMES,
         )[name]
-        return -float(in_unit(self.divergence, value, std_error, self.unit)[0])
+        return -in_unit(self.divergence, value, std_error, log_base(self.base))[0]
 
     def __repr__(self):
         return (
             f"make_divergence_scorer(<reference>, divergence={self.divergence!r}, "
-            f"method={self.method!r}, n_samples={self.n_samples})"
+            f"method={self.method!r}, n_samples={self.n_samples}, base={self.base})"
         )
 
 
@@ -154,17 +172,24 @@ n_features)
     last step is the density estimator, that density lives in the space of
     the pipeline's transformers, so the reference is brought there too:
 
-    - reference data pass through the pipeline's fitted transformers and are
-      modelled there by a BIC-selected GaussianMixture, on every call (each
-      candidate and fold has its own transformers; this costs 40 mixture
-      fits per call). Any transformer works, including non-invertible ones
-      such as PCA with fewer components; the divergence is then between the
-      transformed distributions, which by the data-processing inequality is
-      at most the divergence between the original ones;
-    - a fitted reference mixture is mapped exactly through the
-      transformers, which must then be affine (StandardScaler, MinMaxScaler
-      without clipping, PCA, ...). Non-affine transformers raise a
-      ValueError; pass the reference data instead.
+    - when the transformers are affine (StandardScaler, MinMaxScaler
+      without clipping, PCA, ...), the reference mixture (fitted, or modelled
+      once from the reference data) is mapped exactly through them. This
+      includes maps to fewer dimensions, such as PCA with fewer components:
+      the divergence is then between the projected distributions, which by
+      the data-processing inequality is at most the divergence in the input
+      space;
+    - otherwise the reference data pass through the pipeline's fitted
+      transformers and are modelled there by a BIC-selected GaussianMixture,
+      on every call (each candidate and fold has its own transformers; this
+      costs 40 mixture fits per call). A fitted reference cannot be used
+      with non-affine transformers: pass the reference data instead.
+
+    Scores are comparable between candidates that model the same space.
+    A search over the transformers themselves (for example over
+    ``pca__n_components``) compares divergences in different spaces, and
+    lower-dimensional projections score better by the data-processing
+    inequality; search over the density estimator's parameters instead.
 
     Examples
     --------
@@ -189,13 +214,17 @@ n_features)
     method = check_method(method, METHODS)
     check_method_for(method, {"js" if divergence == "js_distance" else divergence})
     n_samples = check_n_samples(n_samples)
-    unit = log_base(base)
+    log_base(base)
     entropy = seed_entropy(random_state)
-    scorer_arguments = (divergence, method, n_samples, unit, entropy)
+    scorer_arguments = (divergence, method, n_samples, base, entropy)
+    sampled = divergence != "kl"
     if is_estimator(reference):
-        density = as_density(reference, _NAMES[1], needs_sampling=divergence != "kl")
+        density = as_density(reference, _NAMES[1], needs_sampling=sampled)
+        check_density_for_method(method, density, _NAMES[1], n_samples, sampled=sampled)
         return DivergenceScorer(*scorer_arguments, density)
     data = check_data(reference, "reference")
     fitted = fit_by_bic(data, random_state=fit_seed(entropy, 0))
     density = as_density(fitted, _NAMES[1], needs_sampling=True)
-    return DivergenceScorer(*scorer_arguments, density, reference_data=data)
+    check_density_for_method(method, density, _NAMES[1], n_samples, sampled=sampled)
+    # The data as given, so that pipelines fitted on data frames see columns.
+    return DivergenceScorer(*scorer_arguments, density, reference_data=reference)

@@ -1,5 +1,7 @@
 """Shared builders: mixtures with chosen parameters and quadrature references."""
 
+import copy
+
 import numpy as np
 import pytest
 from scipy import integrate
@@ -35,6 +37,19 @@ def make_mixture(weights, means, covariances, covariance_type="full"):
     model.converged_ = True
     model.n_features_in_ = means.shape[1]
     return model
+
+
+def draw(model, n_samples, seed):
+    """Points from a GaussianMixture, reproducibly and in random order.
+
+    ``GaussianMixture.sample`` reseeds from ``model.random_state`` (None here)
+    and groups its rows by component, so seed a copy and shuffle.
+    """
+    seeded = copy.copy(model)
+    seeded.random_state = seed
+    X = seeded.sample(n_samples)[0]
+    np.random.default_rng(seed).shuffle(X)
+    return X
 
 
 def mixture_1d(weights, means, sds):

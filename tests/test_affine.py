@@ -189,3 +189,61 @@ def test_pipeline_ending_in_passthrough(correlated):
     pipeline = make_pipeline(StandardScaler(), "passthrough").fit(correlated)
     with pytest.raises(ValueError, match="does not end in a density estimator"):
         as_density(pipeline, "p", needs_sampling=True)
+
+
+def test_nested_pipelines_compose_their_maps(correlated):
+    def scaled(factor):
+        return FunctionTransformer(lambda X: factor * X)
+
+    tophat = KernelDensity(kernel="tophat", bandwidth=1.0)
+    nested = make_pipeline(scaled(2.0), make_pipeline(scaled(3.0), tophat))
+    flat = make_pipeline(scaled(6.0), tophat)
+    nested.fit(correlated)
+    flat.fit(correlated)
+    X = correlated[:7] + 0.01
+    np.testing.assert_allclose(
+        as_density(nested, "p", needs_sampling=True).log_density(X),
+        as_density(flat, "p", needs_sampling=True).log_density(X),
+        rtol=1e-12,
+    )
+    mixture = GaussianMixture(2, random_state=0)
+    nested = make_pipeline(scaled(2.0), make_pipeline(scaled(3.0), mixture))
+    flat = make_pipeline(scaled(6.0), mixture)
+    nested.fit(correlated)
+    np.testing.assert_allclose(
+        as_density(nested, "p", needs_sampling=True).log_density(X),
+        as_density(flat.fit(correlated), "p", needs_sampling=True).log_density(X),
+        rtol=1e-12,
+    )
+
+
+def test_badly_scaled_features_are_invertible():
+    rng = np.random.default_rng(3)
+    X = rng.normal(0.0, [1e5, 1e-4], (400, 2))
+    X[:, 1] += 1e5  # a tiny spread on a large offset
+    pipeline = make_pipeline(StandardScaler(), GaussianMixture(2, random_state=0))
+    pipeline.fit(X)
+    assert kl_divergence(pipeline, pipeline, method="variational") == 0.0
+    assert js_divergence(pipeline, pipeline, n_samples=4096, random_state=0) < 1e-12
+
+
+def test_leading_passthrough_step(correlated):
+    with_passthrough = make_pipeline(
+        "passthrough", StandardScaler(), GaussianMixture(2, random_state=0)
+    ).fit(correlated)
+    without = make_pipeline(StandardScaler(), GaussianMixture(2, random_state=0))
+    without.fit(correlated)
+    X = correlated[:5]
+    np.testing.assert_allclose(
+        as_density(with_passthrough, "p", needs_sampling=True).log_density(X),
+        as_density(without, "p", needs_sampling=True).log_density(X),
+        rtol=1e-12,
+    )
+
+
+def test_search_fitted_without_refit(correlated):
+    search = GridSearchCV(
+        GaussianMixture(random_state=0), {"n_components": [1, 2]}, cv=2, refit=False
+    ).fit(correlated)
+    with pytest.raises(ValueError, match="refit=False"):
+        kl_divergence(search, search)

@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import make_mixture, mixture_1d, quad_js, quad_kl
+from conftest import draw, make_mixture, mixture_1d, quad_js, quad_kl
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.mixture import GaussianMixture
@@ -138,7 +138,7 @@ def test_data_are_modelled_by_bic():
     truth = make_mixture(
         [0.4, 0.35, 0.25], [[0, 0], [8, 0], [0, 8]], [1.0, 0.5, 2.0], "spherical"
     )
-    X = truth.sample(2000)[0]
+    X = draw(truth, 2000, seed=0)
     shifted = X + np.array([0.5, 0.0])
     divergence = GMMDivergence(n_samples=20_000, random_state=0).fit(X, shifted)
     for model in (divergence.estimator_p_, divergence.estimator_q_):
@@ -222,8 +222,11 @@ def test_kernel_density_estimator(blobs):
     divergence = GMMDivergence(
         KernelDensity(bandwidth=0.5), n_samples=20_000, random_state=0
     ).fit(*blobs)
+    p, q = divergence.estimator_p_, divergence.estimator_q_
+    for name, function in [("js", js_divergence), ("kl", kl_divergence)]:
+        expected = function(p, q, n_samples=20_000, random_state=0)
+        assert getattr(divergence, f"{name}_") == pytest.approx(expected, rel=1e-12)
     assert 0 < divergence.js_ < LOG2
-    assert divergence.kl_ > 0
 
 
 def test_bit_identical_across_n_jobs(fitted):
@@ -309,10 +312,15 @@ def test_accepts_lists_and_float32(blobs):
     a, b = blobs
     template = GaussianMixture(2, random_state=0)
     from_lists = GMMDivergence(template, n_samples=4096, random_state=0)
-    from_lists.fit(a.tolist(), b.astype(np.float32))
+    from_lists.fit(a.tolist(), b.tolist())
     from_arrays = GMMDivergence(template, n_samples=4096, random_state=0)
-    from_arrays.fit(a, b.astype(np.float32).astype(np.float64))
+    from_arrays.fit(a, b)
     assert from_lists.summary() == from_arrays.summary()
+    # float32 data give float32 models, whose weights sum to 1 only to ~1e-7.
+    from_float32 = GMMDivergence(template, n_samples=4096, random_state=0)
+    from_float32.fit(a.astype(np.float32), b.astype(np.float32))
+    assert from_float32.estimator_q_.weights_.dtype == np.float32
+    assert from_float32.kl_ == pytest.approx(from_arrays.kl_, rel=1e-3)
 
 
 # scikit-learn's common checks call fit(X, y) with y a 1-D target. Here the
@@ -361,3 +369,58 @@ def _expected_failed_checks(estimator):
 )
 def test_scikit_learn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("n_samples", [4, 10, 30])
+def test_default_model_on_small_samples_has_no_collapsed_components(n_samples):
+    # N(0, I) against N(0.5, I): KL = 0.125. On tiny samples BIC used to pick
+    # one component per point, with KL in the 1e5 range.
+    rng = np.random.default_rng(0)
+    P = rng.normal(0.0, 1.0, (n_samples, 2))
+    Q = rng.normal(0.5, 1.0, (n_samples, 2))
+    divergence = GMMDivergence(n_samples=8192, random_state=0).fit(P, Q)
+    for model in (divergence.estimator_p_, divergence.estimator_q_):
+        needed = 3 if model.covariance_type == "full" else 2
+        assert model.weights_.min() * n_samples >= needed
+    assert divergence.kl_ < 10
+    assert divergence.js_ < LOG2 - 0.05
+
+
+def test_infinite_kl_and_finite_js_from_the_same_points():
+    # Tophat KDEs on partly overlapping supports: q = 0 on part of p's
+    # support, so KL(P || Q) = inf, while JS stays finite.
+    rng = np.random.default_rng(0)
+    p = KernelDensity(kernel="tophat", bandwidth=0.5).fit(rng.uniform(0, 2, (50, 1)))
+    q = KernelDensity(kernel="tophat", bandwidth=0.5).fit(rng.uniform(1, 3, (50, 1)))
+    divergence = GMMDivergence(n_samples=8192, random_state=0).fit(p, q)
+    assert divergence.kl_ == divergence.kl_reverse_ == np.inf
+    assert divergence.kl_std_error_ == 0.0
+    expected = js_divergence(p, q, n_samples=8192, random_state=0)
+    assert divergence.js_ == pytest.approx(expected, rel=1e-12)
+    assert 0.1 < divergence.js_ < LOG2
+
+
+def test_js_at_log_2_is_a_python_float():
+    p = mixture_1d([1.0], [0.0], [1.0])
+    q = mixture_1d([1.0], [1e4], [1.0])
+    divergence = GMMDivergence(n_samples=4096, random_state=0).fit(p, q)
+    assert divergence.js_ == LOG2
+    for value, std_error in divergence.summary().values():
+        assert type(value) is float and type(std_error) is float
+
+
+def test_method_that_cannot_use_a_model_fails_before_fitting(blobs):
+    class Exploding(GaussianMixture):
+        def fit(self, X, y=None):
+            raise AssertionError("fit must not run on invalid input")
+
+    tophat = KernelDensity(kernel="tophat").fit(blobs[1])
+    for method, message in [
+        ("variational", "needs Q to be a Gaussian mixture"),
+        ("rqmc", "needs Q to be a Gaussian mixture"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            GMMDivergence(Exploding(), method=method).fit(blobs[0], tophat)
+    many = GaussianMixture(8, random_state=0).fit(blobs[1])
+    with pytest.raises(ValueError, match="n_samples >= 128 for P"):
+        GMMDivergence(Exploding(), method="rqmc", n_samples=100).fit(many, blobs[0])
