@@ -3,7 +3,13 @@
 from . import discrete
 from ._bounds import cauchy_schwarz_divergence, js_bounds, kl_bounds
 from ._closed_form import gaussian_kl_divergence
-from ._divergence import js_distance, js_divergence, kl_divergence
+from ._config import config_context, get_config, set_config
+from ._divergence import (
+    LowPrecisionWarning,
+    js_distance,
+    js_divergence,
+    kl_divergence,
+)
 from ._estimator import GMMDivergence
 from ._scorer import make_divergence_scorer
 
@@ -11,14 +17,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GMMDivergence",
+    "LowPrecisionWarning",
     "__version__",
     "cauchy_schwarz_divergence",
+    "config_context",
     "discrete",
     "gaussian_kl_divergence",
+    "get_config",
     "js_bounds",
     "js_distance",
     "js_divergence",
     "kl_bounds",
     "kl_divergence",
     "make_divergence_scorer",
+    "set_config",
 ]

@@ -1,6 +1,7 @@
 """Public KL and JS divergences between fitted density estimators."""
 
 import math
+import warnings
 
 import numpy as np
 
@@ -25,6 +26,12 @@ from ._validation import (
 METHODS = ("auto", "closed", *MC_METHODS, *APPROXIMATIONS)
 
 _LOG_2 = math.log(2.0)
+# A standard error above this fraction of the value triggers a warning.
+_LOW_PRECISION = 0.1
+
+
+class LowPrecisionWarning(UserWarning):
+    """A Monte Carlo estimate whose standard error is over 10% of its value."""
 
 
 def _side_method(method, density, name, n_samples):
@@ -166,6 +173,15 @@ def divergences_in_nats(
     if "js" in divergences:
         (value_p, se_p), (value_q, se_q) = estimates["p", "js"], estimates["q", "js"]
         results["js"] = 0.5 * (value_p + value_q), 0.5 * np.hypot(se_p, se_q)
+    for name, (value, std_error) in results.items():
+        if std_error > _LOW_PRECISION * abs(value):
+            warnings.warn(
+                f"The standard error of {name} ({std_error:.2g} nats) is more than "
+                f"{_LOW_PRECISION:.0%} of its value ({value:.2g} nats); increase "
+                "n_samples for a more precise estimate.",
+                LowPrecisionWarning,
+                stacklevel=3,
+            )
     return results
 
 

@@ -38,6 +38,7 @@ from scipy.special import ndtri
 from scipy.stats import qmc
 from sklearn.utils.parallel import Parallel, delayed
 
+from ._config import progress_bar
 from ._gaussian import GaussianMixtureParams, pairwise_kl
 
 MC_METHODS = ("mc", "stratified", "rqmc")
@@ -439,9 +440,16 @@ def estimate_sides(sides, entropy, n_jobs):
     per integrand of that side.
     """
     tasks = [(side, chunk) for side in sides for chunk in side.chunks]
-    results = Parallel(n_jobs=n_jobs)(
+    # Results come back in task order whatever n_jobs is, so the reduction
+    # below stays bit-identical; the generator lets the bar follow them.
+    results = []
+    bar = progress_bar(len(tasks), "Monte Carlo")
+    for result in Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(task_moments)(side, entropy, *chunk) for side, chunk in tasks
-    )
+    ):
+        results.append(result)
+        if bar is not None:
+            bar.update(len(results))
     output, position = [], 0
     for side in sides:
         n_chunks = len(side.chunks)
