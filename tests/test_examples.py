@@ -30,6 +30,7 @@ def test_there_are_examples():
         "plot_compare_datasets.py",
         "plot_choose_n_components.py",
         "plot_drift_monitoring.py",
+        "plot_convergence.py",
     }
 
 
