@@ -1,6 +1,9 @@
 """Shared builders: mixtures with chosen parameters and quadrature references."""
 
 import copy
+import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +112,21 @@ def blobs():
     a = np.vstack([rng.normal(0, 1, (300, 3)), rng.normal(3, 0.5, (200, 3))])
     b = np.vstack([rng.normal(0.5, 1.2, (300, 3)), rng.normal(2.5, 0.7, (200, 3))])
     return a, b
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_subprocess(command, cwd, extra_path=()):
+    """Run a command with the checkout importable; output captured as text."""
+    path = [*map(str, extra_path), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -1,33 +1,21 @@
 """The command line, run as a subprocess: ``compare`` and its errors."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_subprocess
 from sklearn.mixture import GaussianMixture
 
 from sklearn_divergence import GMMDivergence
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "sklearn-divergence"
 
 
 def run(*args, cwd, command=(sys.executable, "-m", "sklearn_divergence")):
-    path = [str(ROOT), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-    return subprocess.run(
-        [*command, *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_subprocess([*command, *args], cwd)
 
 
 @pytest.fixture(scope="module")

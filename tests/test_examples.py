@@ -1,28 +1,15 @@
 """The gallery examples run, with and without matplotlib."""
 
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_subprocess
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
 
 
 def run_example(script, cwd, extra_path=()):
-    path = [*map(str, extra_path), str(ROOT), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, str(script)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_subprocess([sys.executable, script], cwd, extra_path)
 
 
 def test_there_are_examples():
