@@ -19,6 +19,7 @@ from ._demo import run_demo
 from ._divergence import METHODS
 from ._estimator import GMMDivergence
 from ._gaussian import COVARIANCE_TYPES
+from ._validation import unit_name
 
 _ROWS = (
     ("kl", "KL(P‖Q)"),
@@ -131,10 +132,7 @@ def compare(args, out=sys.stdout):
             ).fit(data_p, data_q)
     except ValueError as error:
         raise InputError(str(error)) from error
-    if args.base is None:
-        unit = "nats"
-    else:
-        unit = "bits" if args.base == 2 else f"log base {args.base:g}"
+    unit = unit_name(args.base)
     summary = divergence.summary()
     if args.json:
         report = {

@@ -7,10 +7,12 @@ import numpy as np
 from ._approximations import APPROXIMATIONS, JS_APPROXIMATIONS
 from ._bounds import js_bounds, kl_bounds
 from ._divergence import LowPrecisionWarning, js_divergence, kl_divergence
-from ._validation import check_n_samples
+from ._montecarlo import MC_METHODS
+from ._validation import check_n_samples, unit_name
 
 _FUNCTIONS = {"kl": (kl_divergence, kl_bounds, APPROXIMATIONS)}
 _FUNCTIONS["js"] = (js_divergence, js_bounds, JS_APPROXIMATIONS)
+_SAMPLING_METHODS = ("auto", *MC_METHODS)
 _LABELS = {"kl": "KL(P ‖ Q)", "js": "JS(P, Q)"}
 # 95% normal quantile for the confidence band.
 _Z_95 = 1.959963984540054
@@ -159,10 +161,10 @@ class DivergenceDisplay:
         """
         if divergence not in _FUNCTIONS:
             raise ValueError(f"divergence must be 'kl' or 'js'; got {divergence!r}.")
-        if method not in ("auto", "mc", "stratified", "rqmc"):
+        if method not in _SAMPLING_METHODS:
+            listed = ", ".join(repr(m) for m in _SAMPLING_METHODS)
             raise ValueError(
-                "method must be a Monte Carlo method ('auto', 'mc', 'stratified' "
-                f"or 'rqmc'); got {method!r}."
+                f"method must be a Monte Carlo method ({listed}); got {method!r}."
             )
         sizes = np.array([check_n_samples(n) for n in np.atleast_1d(n_samples)])
         if sizes.size == 0:
@@ -186,7 +188,7 @@ class DivergenceDisplay:
             if approximations
             else None
         )
-        unit = "nats" if base is None else ("bits" if base == 2 else f"log{base:g}")
+        unit = unit_name(base)
         display = cls(
             n_samples=sizes,
             estimates=results[:, 0],

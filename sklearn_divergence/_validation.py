@@ -31,6 +31,13 @@ def log_base(base):
     return float(np.log(base))
 
 
+def unit_name(base):
+    """'nats', 'bits' or 'log base b', for labels and reports."""
+    if base is None:
+        return "nats"
+    return "bits" if base == 2 else f"log base {base:g}"
+
+
 def check_method(method, valid):
     if not isinstance(method, str) or method not in valid:
         listed = ", ".join(repr(m) for m in valid)
