@@ -204,15 +204,39 @@ def _parser():
         default="auto",
         help="with --n-components; 'auto' means 'full' then (default: auto)",
     )
-    compare_parser.add_argument("--method", choices=METHODS, default="auto")
     compare_parser.add_argument(
-        "--base", type=float, default=None, help="logarithm base: 2 for bits"
+        "--method",
+        choices=METHODS,
+        default="auto",
+        metavar="METHOD",
+        help=f"one of {', '.join(METHODS)} (default: auto)",
+    )
+    compare_parser.add_argument(
+        "--base",
+        type=float,
+        default=None,
+        help="logarithm base: 2 for bits (default: nats)",
     )
     compare_parser.add_argument("--json", action="store_true", help="print JSON")
     for sub in (demo, compare_parser):
-        sub.add_argument("--n-samples", type=int, default=100_000)
-        sub.add_argument("--random-state", type=int, default=0)
-        sub.add_argument("--n-jobs", type=int, default=None)
+        sub.add_argument(
+            "--n-samples",
+            type=int,
+            default=100_000,
+            help="points drawn per side (default: 100000)",
+        )
+        sub.add_argument(
+            "--random-state",
+            type=int,
+            default=0,
+            help="seed, for reproducible results (default: 0)",
+        )
+        sub.add_argument(
+            "--n-jobs",
+            type=int,
+            default=None,
+            help="parallel jobs; -1 for all processors (default: 1)",
+        )
     return parser
 
 

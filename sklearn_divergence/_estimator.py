@@ -1,8 +1,9 @@
 """GMMDivergence: every divergence between two densities, as a fitted estimator."""
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from sklearn.base import BaseEstimator, clone
+from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted
 
 from ._divergence import (
@@ -88,7 +89,7 @@ class GMMDivergence(BaseEstimator):
     js_ : float
         The Jensen-Shannon divergence, in [0, log 2] nats ([0, 1] bit).
     js_distance_ : float
-        sqrt(js_), a metric.
+        ``sqrt(js_)``, a metric.
     kl_std_error_, kl_reverse_std_error_, js_std_error_ : float
         Monte Carlo standard errors, in the same unit; 0.0 for the closed
         form and the deterministic approximations.
@@ -132,6 +133,9 @@ class GMMDivergence(BaseEstimator):
     >>> print(f"JS = {divergence.js_:.4f} ± {divergence.js_std_error_:.0e} nats")
     JS = 0.0702 ± 5e-06 nats
     """
+
+    # fit's P and Q are the data, not metadata: no set_fit_request.
+    __metadata_request__fit: ClassVar[dict] = {"P": UNUSED, "Q": UNUSED}
 
     def __init__(
         self,

@@ -42,7 +42,7 @@ def _check_distributions(p, q, axis):
             worst = np.ravel(sums)[np.argmax(np.abs(np.ravel(sums) - 1.0))]
             raise ValueError(
                 f"{name} must sum to 1 along axis {axis} (within {_SUM_TOLERANCE:g}); "
-                f"found a sum of {worst!r}. It is not renormalised for you."
+                f"found a sum of {float(worst)!r}. It is not renormalised for you."
             )
     return p, q
 

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import sklearn
 from conftest import draw, make_mixture, mixture_1d, quad_js, quad_kl
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -253,6 +254,17 @@ def test_clone_pickle_and_params(fitted):
     restored = pickle.loads(pickle.dumps(divergence))
     assert restored.summary() == divergence.summary()
     assert not hasattr(clone(divergence), "kl_")
+
+
+def test_samples_are_not_metadata_under_routing(blobs):
+    # P and Q are fit's data: no set_fit_request, and fit works with metadata
+    # routing enabled.
+    assert not hasattr(GMMDivergence, "set_fit_request")
+    assert GMMDivergence().get_metadata_routing().fit.requests == {}
+    X_p, X_q = blobs
+    with sklearn.config_context(enable_metadata_routing=True):
+        divergence = GMMDivergence(n_samples=2_000, random_state=0).fit(X_p, X_q)
+    assert divergence.kl_ > 0
 
 
 def test_summary_needs_fit():
