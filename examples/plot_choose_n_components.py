@@ -187,5 +187,4 @@ if plt is not None:
         ax.axvline(3, color="gray", linestyle=":")
         ax.legend(title="covariance_type")
     fig.tight_layout()
-    fig.savefig("choose_n_components.png")
-    print("Saved the figure to choose_n_components.png")
+    plt.show()

@@ -129,5 +129,4 @@ if plt is not None:
     ax.set_title(f"JS = {divergence.js_:.3f} ± {divergence.js_std_error_:.1e} bits")
     ax.legend()
     fig.tight_layout()
-    fig.savefig("compare_datasets.png")
-    print("Saved the figure to compare_datasets.png")
+    plt.show()

@@ -53,5 +53,4 @@ if plt is not None:
     display = DivergenceDisplay.from_estimators(p, q, n_samples=sizes, random_state=0)
     display.ax_.set_title("KL(versicolor ‖ virginica), iris, 2-component mixtures")
     display.figure_.tight_layout()
-    display.figure_.savefig("convergence.png")
-    print("Saved the figure to convergence.png")
+    plt.show()

@@ -123,5 +123,4 @@ if plt is not None:
     ax.set_xticks(batch_numbers)
     ax.legend()
     fig.tight_layout()
-    fig.savefig("drift_monitoring.png")
-    print("Saved the figure to drift_monitoring.png")
+    plt.show()

@@ -36,8 +36,9 @@ class DivergenceDisplay:
 
     Shows the estimate and its 95% confidence band against ``n_samples`` (log
     scale), the deterministic approximations as horizontal lines and the
-    guaranteed bounds as a shaded band. Build it with :meth:`from_estimators`,
-    which computes everything, then :meth:`plot` draws it. Follows
+    guaranteed bounds as a shaded band. Build it with
+    :meth:`~DivergenceDisplay.from_estimators`, which computes everything, then
+    :meth:`~DivergenceDisplay.plot` draws it. Follows
     scikit-learn's Display API (e.g.
     :class:`~sklearn.metrics.RocCurveDisplay`).
 

@@ -232,9 +232,9 @@ def _output(result, return_std):
 _PARAMETERS = """\
 p, q : fitted estimator
         A fitted GaussianMixture or BayesianGaussianMixture (its plug-in
-        density from weights_, means_ and covariances_), a fitted
-        KernelDensity with the gaussian kernel, or any fitted estimator with
-        sample and score_samples (plain Monte Carlo).
+        density from ``weights_``, ``means_`` and ``covariances_``), a
+        fitted KernelDensity with the gaussian kernel, or any fitted
+        estimator with ``sample`` and ``score_samples`` (plain Monte Carlo).
     method : str, default='auto'
         - 'closed': KL only, when both models are single Gaussians: the exact
           value from :func:`gaussian_kl_divergence`, standard error 0.
