@@ -120,16 +120,14 @@ def compare(args, out=sys.stdout):
         )
     estimator = _estimator(args.n_components, args.covariance_type, args.random_state)
     try:
-        # The progress bar goes to standard error, and only to a terminal.
-        with config_context(show_progress=sys.stderr.isatty()):
-            divergence = GMMDivergence(
-                estimator,
-                method=args.method,
-                n_samples=args.n_samples,
-                base=args.base,
-                random_state=args.random_state,
-                n_jobs=args.n_jobs,
-            ).fit(data_p, data_q)
+        divergence = GMMDivergence(
+            estimator,
+            method=args.method,
+            n_samples=args.n_samples,
+            base=args.base,
+            random_state=args.random_state,
+            n_jobs=args.n_jobs,
+        ).fit(data_p, data_q)
     except ValueError as error:
         raise InputError(str(error)) from error
     unit = unit_name(args.base)
@@ -243,16 +241,18 @@ def _parser():
 def main(argv=None):
     """Entry point of ``python -m sklearn_divergence`` and ``sklearn-divergence``."""
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        run_demo(
-            n_samples=args.n_samples,
-            random_state=args.random_state,
-            n_jobs=args.n_jobs,
-        )
-        return 0
-    try:
-        compare(args)
-    except InputError as error:
-        print(f"sklearn-divergence compare: error: {error}", file=sys.stderr)
-        return 2
+    # The progress bar goes to standard error, and only to a terminal.
+    with config_context(show_progress=sys.stderr.isatty()):
+        if args.command == "demo":
+            run_demo(
+                n_samples=args.n_samples,
+                random_state=args.random_state,
+                n_jobs=args.n_jobs,
+            )
+            return 0
+        try:
+            compare(args)
+        except InputError as error:
+            print(f"sklearn-divergence compare: error: {error}", file=sys.stderr)
+            return 2
     return 0

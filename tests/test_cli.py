@@ -1,12 +1,14 @@
 """The command line, run as a subprocess: ``compare`` and its errors."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_subprocess
+from conftest import ROOT, run_subprocess
 from sklearn.mixture import GaussianMixture
 
 from sklearn_divergence import GMMDivergence
@@ -70,6 +72,50 @@ def test_compare_table_with_bic_models(files):
         lines[3:], expected.summary().items(), strict=True
     ):
         assert float(line.split()[-2]) == pytest.approx(value, rel=1e-5), name
+
+
+def read_until_closed(reader):
+    """Everything written to a pseudo-terminal until its last writer exits."""
+    received = b""
+    while True:
+        try:
+            data = reader.read(4096)
+        except OSError:  # EIO on Linux: the terminal's other end is closed
+            return received
+        if not data:
+            return received
+        received += data
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX terminal")
+def test_progress_bar_on_a_terminal(files):
+    # A run of a few seconds with standard error on a pseudo-terminal: the bar
+    # appears there, and standard output still holds only the table.
+    import pty
+
+    folder, _, _ = files
+    command = [sys.executable, "-m", "sklearn_divergence", "compare", "p.csv"]
+    command += ["q.csv", "--n-components", "2", "--method", "mc"]
+    command += ["--n-samples", "4000000"]
+    controller, terminal = pty.openpty()
+    with (
+        os.fdopen(controller, "rb", buffering=0) as reader,
+        subprocess.Popen(
+            command,
+            cwd=folder,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+        ) as process,
+    ):
+        os.close(terminal)
+        shown = read_until_closed(reader)
+        output = process.stdout.read().decode()
+    assert process.returncode == 0, shown
+    # 4 000 000 points per side in chunks of 16 384: 245 chunks per side.
+    assert shown.rstrip().endswith(b"] 490/490 chunks")
+    assert "chunks" not in output
+    assert "KL(P" in output
 
 
 def test_console_script(files):
