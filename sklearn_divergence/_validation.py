@@ -21,12 +21,17 @@ def log_base(base):
     """Natural log of the unit's base: 1.0 for nats (base=None)."""
     if base is None:
         return 1.0
-    if isinstance(base, bool) or not isinstance(base, numbers.Real):
-        raise ValueError(f"base must be None or a positive number, got {base!r}.")
-    if not np.isfinite(base) or base <= 0 or base == 1:
+    # A base below 1 would make every divergence negative and the JS distance,
+    # a square root, undefined.
+    if (
+        isinstance(base, bool)
+        or not isinstance(base, numbers.Real)
+        or not np.isfinite(base)
+        or base <= 1
+    ):
         raise ValueError(
-            f"base must be None (nats) or a positive finite number other than 1, "
-            f"got {base!r}."
+            "base must be None (nats) or a finite number greater than 1 "
+            f"(2 for bits), got {base!r}."
         )
     return float(np.log(base))
 

@@ -59,8 +59,11 @@ distributions = st.integers(2, 12).flatmap(
 )
 
 
+# scipy's jensenshannon takes the square root of a rounding-negative value for
+# some pairs, warns and returns NaN; ours must stay finite there.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(distributions, st.sampled_from([None, 2, 10, 0.5]))
+@given(distributions, st.sampled_from([None, 2, 10, 1.5]))
 def test_agrees_with_scipy_and_bounds(pair, base):
     p, q = (np.array(v) / np.sum(v) for v in pair)  # sums to 1 within 1e-8
     unit = 1.0 if base is None else np.log(base)
@@ -69,11 +72,11 @@ def test_agrees_with_scipy_and_bounds(pair, base):
     js = js_divergence(p, q, base=base)
     assert 0 <= js * unit <= LOG2
     assert js == pytest.approx(js_divergence(q, p, base=base), rel=1e-12, abs=1e-15)
+    distance = js_distance(p, q, base=base)
+    assert np.isfinite(distance)
     scipy_distance = jensenshannon(p, q, base=base)
     if np.isfinite(scipy_distance):  # scipy returns NaN for rounding below 0
-        assert js_distance(p, q, base=base) == pytest.approx(
-            scipy_distance, rel=1e-7, abs=1e-7
-        )
+        assert distance == pytest.approx(scipy_distance, rel=1e-7, abs=1e-7)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """DivergenceDisplay, drawn with the Agg backend."""
 
 import sys
+import warnings
 
 import matplotlib
 import numpy as np
@@ -9,6 +10,7 @@ from conftest import mixture_1d, quad_js, quad_kl
 
 from sklearn_divergence import (
     DivergenceDisplay,
+    LowPrecisionWarning,
     js_bounds,
     js_divergence,
     kl_bounds,
@@ -37,13 +39,18 @@ def close_figures():
     ],
 )
 def test_values_and_artists(divergence, function, bounds, truth):
-    display = DivergenceDisplay.from_estimators(
-        P, Q, divergence=divergence, n_samples=SIZES, random_state=0
-    )
+    with warnings.catch_warnings():
+        # Its small samples are imprecise on purpose: the display stays quiet.
+        warnings.simplefilter("error", LowPrecisionWarning)
+        display = DivergenceDisplay.from_estimators(
+            P, Q, divergence=divergence, n_samples=SIZES, random_state=0
+        )
     for n, value, std_error in zip(
         SIZES, display.estimates, display.std_errors, strict=True
     ):
-        expected = function(P, Q, n_samples=n, random_state=0, return_std=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LowPrecisionWarning)
+            expected = function(P, Q, n_samples=n, random_state=0, return_std=True)
         assert (value, std_error) == expected
     assert abs(display.estimates[-1] - truth(P, Q)) < 4.5 * display.std_errors[-1]
     assert display.bounds == bounds(P, Q)

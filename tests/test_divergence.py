@@ -163,6 +163,9 @@ def test_components_80_sd_apart(method):
     assert abs(js_value - quad_js(p, q)) < 0.01
 
 
+# Small samples on purpose: many of these estimates are imprecise enough to
+# warn, and the test is about their standard errors.
+@pytest.mark.filterwarnings("ignore::sklearn_divergence.LowPrecisionWarning")
 @pytest.mark.parametrize("divergence", ["kl", "js"])
 @pytest.mark.parametrize(
     ("method", "n_samples"), [("mc", 2000), ("stratified", 2000), ("rqmc", 4096)]

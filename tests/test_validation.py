@@ -7,7 +7,12 @@ from sklearn.linear_model import LinearRegression
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 
-from sklearn_divergence import js_distance, js_divergence, kl_divergence
+from sklearn_divergence import (
+    LowPrecisionWarning,
+    js_distance,
+    js_divergence,
+    kl_divergence,
+)
 
 FUNCTIONS = [kl_divergence, js_divergence, js_distance]
 
@@ -51,7 +56,7 @@ def test_bad_n_samples(n_samples, models):
         kl_divergence(*models, n_samples=n_samples)
 
 
-@pytest.mark.parametrize("base", [0, -2, 1, 1.0, np.inf, np.nan, "2"])
+@pytest.mark.parametrize("base", [0, -2, 0.5, 1, 1.0, np.inf, np.nan, "2", True])
 def test_bad_base(base, models):
     with pytest.raises(ValueError, match="base must be"):
         js_divergence(*models, base=base)
@@ -73,8 +78,10 @@ def test_method_needs_a_mixture(blobs, models):
 def test_too_few_samples_for_method(models):
     with pytest.raises(ValueError, match="needs n_samples >= 32"):
         kl_divergence(*models, method="rqmc", n_samples=20)
-    # 'auto' falls back instead of failing.
-    assert np.isfinite(kl_divergence(*models, n_samples=20, random_state=0))
+    # 'auto' falls back instead of failing, and says the estimate is imprecise.
+    with pytest.warns(LowPrecisionWarning, match="increase n_samples"):
+        value = kl_divergence(*models, n_samples=20, random_state=0)
+    assert np.isfinite(value)
 
 
 @pytest.mark.parametrize("attribute", ["weights_", "means_", "precisions_cholesky_"])
