@@ -16,25 +16,21 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
-    "myst_parser",
+    "myst_parser",  # the benchmark tables, included from benchmarks/*.md
     "sphinx_gallery.gen_gallery",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
+exclude_patterns = ["_build"]
 default_role = "literal"
 
 # API reference: one page per public object, generated from the docstrings.
 autosummary_generate = True
 autodoc_typehints = "none"
-# The autosummary class template lists the methods; numpydoc's own table would
+# The class template documents each method in full; numpydoc's summary table would
 # repeat them.
 numpydoc_show_class_members = False
-numpydoc_xref_param_type = False
-
-# Markdown: the benchmark tables in benchmarks/*.md are included as they are.
-myst_heading_anchors = 3
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
@@ -43,13 +39,9 @@ sphinx_gallery_conf = {
     "doc_module": ("sklearn_divergence",),
     "reference_url": {"sklearn_divergence": None},
     "download_all_examples": False,
-    "remove_config_comments": True,
 }
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-divergence {release}"
-html_theme_options = {
-    "navigation_with_keys": False,
-    "show_toc_level": 2,
-}
+html_theme_options = {"show_toc_level": 2}
 html_show_sourcelink = False
