@@ -4,6 +4,7 @@ from . import discrete
 from ._bounds import cauchy_schwarz_divergence, js_bounds, kl_bounds
 from ._closed_form import gaussian_kl_divergence
 from ._config import config_context, get_config, set_config
+from ._diagnostics import DegenerateFitWarning
 from ._display import DivergenceDisplay
 from ._divergence import (
     LowPrecisionWarning,
@@ -12,18 +13,22 @@ from ._divergence import (
     kl_divergence,
 )
 from ._estimator import GMMDivergence
+from ._permutation import DivergenceTestResult, divergence_test
 from ._scorer import make_divergence_scorer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DegenerateFitWarning",
     "DivergenceDisplay",
+    "DivergenceTestResult",
     "GMMDivergence",
     "LowPrecisionWarning",
     "__version__",
     "cauchy_schwarz_divergence",
     "config_context",
     "discrete",
+    "divergence_test",
     "gaussian_kl_divergence",
     "get_config",
     "js_bounds",

@@ -1,9 +1,11 @@
-"""Package-wide settings: progress display for long Monte Carlo runs."""
+"""Package-wide settings, and the parallel runner that shows progress."""
 
 import sys
 import threading
 import time
 from contextlib import contextmanager
+
+from sklearn.utils.parallel import Parallel
 
 _DEFAULTS = {"show_progress": False}
 # Per thread, like scikit-learn's own configuration.
@@ -85,9 +87,10 @@ def config_context(*, show_progress=None):
 class ProgressBar:
     """A one-line bar on standard error, drawn once a run lasts over a second."""
 
-    def __init__(self, total, label, stream=None):
+    def __init__(self, total, label, stream=None, unit="chunks"):
         self.total = total
         self.label = label
+        self.unit = unit
         self.stream = sys.stderr if stream is None else stream
         self.start = time.monotonic()
         self.drawn = False
@@ -100,13 +103,28 @@ class ProgressBar:
         width = 30
         filled = width * done // self.total
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} chunks")
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} {self.unit}")
         if done == self.total:
             self.stream.write("\n")
         self.stream.flush()
         self.drawn = True
 
 
-def progress_bar(total, label):
-    """A ProgressBar when progress is on, else None."""
-    return ProgressBar(total, label) if get_config()["show_progress"] else None
+def run_tasks(tasks, n_jobs, label, unit):
+    """Run a list of ``delayed`` calls through joblib; their results, in order.
+
+    Results come back in task order whatever ``n_jobs`` and the joblib backend
+    are, so reductions over them are bit-identical. With progress on, a bar
+    follows them.
+    """
+    bar = (
+        ProgressBar(len(tasks), label, unit=unit)
+        if get_config()["show_progress"]
+        else None
+    )
+    results = []
+    for result in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
+        results.append(result)
+        if bar is not None:
+            bar.update(len(results))
+    return results

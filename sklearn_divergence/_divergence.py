@@ -117,12 +117,16 @@ def divergences_in_nats(
     entropy,
     n_jobs,
     names=("p", "q"),
+    *,
+    warn=True,
 ):
     """Estimate several of 'kl', 'kl_reverse' and 'js' in one pass per side.
 
     The arguments must be validated already, except for the fit between the
     method and the densities; ``names`` name the densities in errors. Returns
     {name: (value, std_error)} in nats, not yet clipped to the valid range.
+    ``warn=False`` leaves out the LowPrecisionWarning, for callers whose
+    estimates are replicates of a resampling scheme.
     """
     sampled = {"p": bool(divergences - {"kl_reverse"}), "q": divergences != {"kl"}}
     for key, density, name in zip("pq", (density_p, density_q), names, strict=True):
@@ -174,7 +178,7 @@ def divergences_in_nats(
         (value_p, se_p), (value_q, se_q) = estimates["p", "js"], estimates["q", "js"]
         results["js"] = 0.5 * (value_p + value_q), 0.5 * np.hypot(se_p, se_q)
     for name, (value, std_error) in results.items():
-        if std_error > _LOW_PRECISION * abs(value):
+        if warn and std_error > _LOW_PRECISION * abs(value):
             warnings.warn(
                 f"The standard error of {name} ({std_error:.2g} nats) is more than "
                 f"{_LOW_PRECISION:.0%} of its value ({value:.2g} nats); increase "

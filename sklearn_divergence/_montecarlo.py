@@ -36,9 +36,9 @@ from functools import cached_property
 import numpy as np
 from scipy.special import ndtri
 from scipy.stats import qmc
-from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.parallel import delayed
 
-from ._config import progress_bar
+from ._config import run_tasks
 from ._gaussian import GaussianMixtureParams, pairwise_kl
 
 MC_METHODS = ("mc", "stratified", "rqmc")
@@ -439,17 +439,12 @@ def estimate_sides(sides, entropy, n_jobs):
     Returns one (estimates, std_errors) pair of arrays per side, with an entry
     per integrand of that side.
     """
-    tasks = [(side, chunk) for side in sides for chunk in side.chunks]
-    # Results come back in task order whatever n_jobs is, so the reduction
-    # below stays bit-identical; the generator lets the bar follow them.
-    results = []
-    bar = progress_bar(len(tasks), "Monte Carlo")
-    for result in Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(task_moments)(side, entropy, *chunk) for side, chunk in tasks
-    ):
-        results.append(result)
-        if bar is not None:
-            bar.update(len(results))
+    tasks = [
+        delayed(task_moments)(side, entropy, *chunk)
+        for side in sides
+        for chunk in side.chunks
+    ]
+    results = run_tasks(tasks, n_jobs, "Monte Carlo", "chunks")
     output, position = [], 0
     for side in sides:
         n_chunks = len(side.chunks)

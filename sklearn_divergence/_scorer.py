@@ -8,9 +8,10 @@ from ._divergence import (
     divergences_in_nats,
     in_unit,
 )
+from ._fitting import fit_seed
 from ._gaussian import GaussianMixtureParams
 from ._models import as_density, check_same_features, split_pipeline
-from ._selection import fit_by_bic, fit_seed
+from ._selection import fit_by_bic
 from ._validation import (
     check_data,
     check_method,

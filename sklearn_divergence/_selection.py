@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.parallel import Parallel, delayed
 
+from ._diagnostics import floor_variances, n_free_parameters, starved_components
+from ._fitting import refit
 from ._gaussian import COVARIANCE_TYPES
 
 # The grid searched when no estimator is given: every covariance type with 1 to
@@ -13,56 +15,66 @@ BIC_GRID = {
     "n_components": tuple(range(1, MAX_COMPONENTS + 1)),
     "covariance_type": COVARIANCE_TYPES,
 }
-# spawn_key prefix of the seeds for model fitting; the Monte Carlo streams use
-# (0, ...) for P and (1, ...) for Q.
-FIT_STREAM = 2
 
 
-def fit_seed(entropy, index):
-    """A reproducible integer seed for fitting model ``index``."""
-    sequence = np.random.SeedSequence(entropy, spawn_key=(FIT_STREAM, index))
-    return int(sequence.generate_state(1)[0])
+def _is_supported(model, X, n_rows):
+    """Whether a sample of ``n_rows`` rows like ``X`` can support the fit.
 
-
-def _is_well_posed(model, n_samples, n_features):
-    """Enough points behind every covariance estimate.
-
-    Without this, on small samples BIC prefers components sitting on one or
-    two points, whose variances collapse to ``reg_covar`` and whose likelihood
-    is huge. Every component needs 2 points, and d + 1 for a full covariance;
-    a tied covariance needs d + 1 residual degrees of freedom in all.
+    On small samples BIC prefers components sitting on a few points, or on
+    one value of a discrete feature, whose variances collapse to
+    ``reg_covar`` and whose likelihood is huge. Such fits are left out: those
+    with too few rows per component, and those with a variance at the floor
+    in a feature that the data do vary in.
     """
-    if model.covariance_type == "tied" and n_samples - model.n_components <= n_features:
+    if starved_components(model, n_rows).size:
         return False
-    needed = n_features + 1 if model.covariance_type == "full" else 2
-    return model.weights_.min() * n_samples >= needed
+    varying = np.ptp(X, axis=0) > 0
+    return not (floor_variances(model) & varying).any()
 
 
-def _fitted_bic(X, n_components, covariance_type, seed):
-    model = GaussianMixture(
-        n_components=n_components, covariance_type=covariance_type, random_state=seed
-    ).fit(X)
-    well_posed = _is_well_posed(model, *X.shape)
-    return (model.bic(X) if well_posed else np.inf), model
+def _fitted_bic(X, n_components, covariance_type, seed, n_rows):
+    model = refit(
+        GaussianMixture(
+            n_components=n_components,
+            covariance_type=covariance_type,
+            random_state=seed,
+        ),
+        X,
+    )
+    return (model.bic(X) if _is_supported(model, X, n_rows) else np.inf), model
 
 
-def fit_by_bic(X, *, random_state, n_jobs=None):
+def fit_by_bic(X, *, random_state, n_jobs=None, n_rows=None):
     """Fit one GaussianMixture per grid point and return the one with lowest BIC.
 
-    Fits with too few points behind a covariance estimate are left out, except
-    that one spherical component (2 points suffice) always remains. Ties go to
-    the earlier grid point: fewer components, then the covariance types in the
-    order full, tied, diag, spherical.
+    ``n_rows`` (default: the rows of ``X``) is the sample size that the chosen
+    configuration must support: :func:`divergence_test` selects on the pooled
+    data a configuration to refit on each of its smaller parts. Configurations
+    with as many free parameters as ``n_rows`` are not fitted, and fits that
+    :func:`_is_supported` rejects are left out, except that one spherical
+    component always remains. Ties go to the earlier grid point: fewer
+    components, then the covariance types in the order full, tied, diag,
+    spherical.
     """
+    n_rows = X.shape[0] if n_rows is None else n_rows
+    n_features = X.shape[1]
     candidates = [
         (n_components, covariance_type)
         for n_components in BIC_GRID["n_components"]
-        if 2 * n_components <= X.shape[0]
         for covariance_type in BIC_GRID["covariance_type"]
+        if (n_components, covariance_type) == (1, "spherical")
+        or (
+            n_free_parameters(n_components, n_features, covariance_type) < n_rows
+            and 2 * n_components <= n_rows
+        )
     ]
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fitted_bic)(X, n_components, covariance_type, random_state)
+        delayed(_fitted_bic)(X, n_components, covariance_type, random_state, n_rows)
         for n_components, covariance_type in candidates
     )
     scores = [bic for bic, _ in results]
+    if np.isinf(scores).all():
+        # Not even one spherical component is supported; it is still the
+        # simplest model, and the caller's DegenerateFitWarning will say why.
+        return results[candidates.index((1, "spherical"))][1]
     return results[int(np.argmin(scores))][1]

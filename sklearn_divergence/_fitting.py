@@ -1,0 +1,76 @@
+"""Fitting density models on data: one native thread per fit, reproducible seeds.
+
+Every fit the package makes (the BIC grid, the permutations of
+:func:`divergence_test`, the bootstrap of :class:`GMMDivergence`) goes through
+:func:`refit`. Parallelism comes from ``n_jobs`` alone: inside a fit, KMeans'
+OpenMP threads and OpenBLAS' threads spin against the other work on a busy
+machine (40 small fits took 3.3 s instead of 0.28 s with one core busy).
+"""
+
+import functools
+
+import numpy as np
+from sklearn.base import clone
+from threadpoolctl import ThreadpoolController
+
+# spawn_key prefixes of the package's SeedSequence streams. The Monte Carlo
+# engine uses (0, ...) for P and (1, ...) for Q.
+FIT_STREAM = 2
+PERMUTATION_STREAM = 3
+BOOTSTRAP_STREAM = 4
+
+
+@functools.cache
+def _controller():
+    # Built once per process, after scikit-learn has loaded its OpenMP
+    # runtime: entering its limit then costs microseconds, against about 2 ms
+    # for threadpoolctl.threadpool_limits, which scans the libraries each time.
+    return ThreadpoolController()
+
+
+def single_threaded():
+    """A context in which OpenMP and BLAS run one thread."""
+    return _controller().limit(limits=1)
+
+
+def fit_seed(entropy, index):
+    """A reproducible integer seed for fitting model ``index``."""
+    sequence = np.random.SeedSequence(entropy, spawn_key=(FIT_STREAM, index))
+    return int(sequence.generate_state(1)[0])
+
+
+def refit(template, X):
+    """A fitted clone of the unfitted ``template``, with one native thread."""
+    with single_threaded():
+        return clone(template).fit(X)
+
+
+def seeded(estimator, seed):
+    """A clone whose unset ``random_state`` parameters (nested ones too) are ``seed``.
+
+    Every refit of the clone then makes the same random choices, whichever
+    process runs it, so results do not depend on ``n_jobs``.
+    """
+    estimator = clone(estimator)
+    if hasattr(estimator, "get_params"):
+        unset = {
+            key: seed
+            for key, value in estimator.get_params(deep=True).items()
+            if (key == "random_state" or key.endswith("__random_state"))
+            and value is None
+        }
+        estimator.set_params(**unset)
+    return estimator
+
+
+def warm_started(mixture):
+    """An unfitted GaussianMixture that starts EM from the fitted ``mixture``.
+
+    With all three initial values given, GaussianMixture skips its KMeans
+    initialisation: refits are fast and do not depend on a random start.
+    """
+    return clone(mixture).set_params(
+        weights_init=mixture.weights_,
+        means_init=mixture.means_,
+        precisions_init=mixture.precisions_,
+    )
