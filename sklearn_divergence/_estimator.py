@@ -277,11 +277,12 @@ n_features)
             densities.append(density)
         check_same_features(*densities, names)
         if n_bootstrap and len(data) < 2:
-            fitted = " and ".join(name for name in names if name not in data)
+            fitted = [name for name in names if name not in data]
+            what = "is a fitted model" if len(fitted) == 1 else "are fitted models"
             raise ValueError(
                 f"n_bootstrap={n_bootstrap} resamples the data of P and Q and "
-                f"refits their models, but {fitted} is a fitted model. Pass the "
-                "data for both, or n_bootstrap=0."
+                f"refits their models, but {' and '.join(fitted)} {what}. Pass "
+                "the data for both, or n_bootstrap=0."
             )
         models, templates, training = list(inputs), [None, None], [None, None]
         for index, name in enumerate(names):

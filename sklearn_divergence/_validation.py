@@ -62,7 +62,13 @@ def seed_entropy(random_state):
     if isinstance(random_state, bool):
         raise ValueError(f"random_state cannot be a bool, got {random_state!r}.")
     # Validates ints (0 <= seed < 2**32) and rejects anything else.
-    generator = check_random_state(random_state)
+    try:
+        generator = check_random_state(random_state)
+    except ValueError as error:
+        raise ValueError(
+            "random_state must be None, an int in [0, 2**32), a RandomState or a "
+            f"Generator, got {random_state!r}."
+        ) from error
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return [int(v) for v in generator.randint(0, 2**32, size=4, dtype=np.uint64)]
@@ -86,4 +92,9 @@ def is_estimator(obj):
 
 def check_data(X, name):
     """2-D float64 data with at least 2 rows and finite values."""
-    return check_array(X, dtype=np.float64, ensure_min_samples=2, input_name=name)
+    try:
+        return check_array(X, dtype=np.float64, ensure_min_samples=2, input_name=name)
+    except ValueError as error:
+        if name in str(error):
+            raise
+        raise ValueError(f"{name} is not valid data: {error}") from error

@@ -112,5 +112,5 @@ def test_kernel_that_cannot_be_sampled(blobs, models):
 
 @pytest.mark.parametrize("random_state", [-1, 2**40, "seed", 1.5])
 def test_bad_random_state(random_state, models):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="random_state must be None, an int"):
         kl_divergence(*models, random_state=random_state)
