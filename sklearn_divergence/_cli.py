@@ -2,7 +2,8 @@
 
 ``demo`` runs the main job on the iris data; ``compare P.csv Q.csv`` fits a
 mixture to each file and prints KL both ways, JS and the JS distance, each with
-its standard error. Bad input gets a one-line message and exit status 2. A
+its Monte Carlo standard error, and on request bootstrap intervals and a
+permutation test. Bad input gets a one-line message and exit status 2. A
 progress bar goes to standard error on long runs, when it is a terminal.
 """
 
@@ -10,6 +11,7 @@ import argparse
 import csv
 import json
 import sys
+import warnings
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
@@ -19,6 +21,7 @@ from ._demo import run_demo
 from ._divergence import METHODS
 from ._estimator import GMMDivergence
 from ._gaussian import COVARIANCE_TYPES
+from ._permutation import divergence_test
 from ._validation import unit_name
 
 _ROWS = (
@@ -95,18 +98,24 @@ def _estimator(n_components, covariance_type, random_state):
     )
 
 
-def _n_components(text):
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be 'auto' or a positive integer: {text}"
-        )
-    return value
+def _integer_at_least(minimum, allow_auto=False):
+    """An argparse type: an integer >= minimum (or 'auto' where allowed)."""
+    expected = f"an integer >= {minimum}"
+    if allow_auto:
+        expected = f"'auto' or {expected}"
+
+    def parse(text):
+        if allow_auto and text == "auto":
+            return text
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {expected}: {text}")
+        return value
+
+    return parse
 
 
 def compare(args, out=sys.stdout):
@@ -119,6 +128,8 @@ def compare(args, out=sys.stdout):
             f"{data_q.shape[1]}; both files must have the same columns."
         )
     estimator = _estimator(args.n_components, args.covariance_type, args.random_state)
+    if args.permutations is not None and not args.test:
+        raise InputError("--permutations needs --test.")
     try:
         divergence = GMMDivergence(
             estimator,
@@ -127,18 +138,50 @@ def compare(args, out=sys.stdout):
             base=args.base,
             random_state=args.random_state,
             n_jobs=args.n_jobs,
+            n_bootstrap=args.bootstrap,
         ).fit(data_p, data_q)
+        test = None
+        if args.test:
+            test = divergence_test(
+                data_p,
+                data_q,
+                estimator=estimator,
+                n_permutations=args.permutations or 199,
+                method=args.method,
+                base=args.base,
+                random_state=args.random_state,
+                n_jobs=args.n_jobs,
+            )
     except ValueError as error:
         raise InputError(str(error)) from error
     unit = unit_name(args.base)
     summary = divergence.summary()
+    intervals = {name: getattr(divergence, f"{name}_ci_", None) for name, _ in _ROWS}
     if args.json:
         report = {
             name: {"value": value, "std_error": std_error}
             for name, (value, std_error) in summary.items()
         }
+        for name, interval in intervals.items():
+            if interval is not None:
+                report[name]["ci"] = list(interval)
         report["unit"] = unit
         report["n_samples"] = args.n_samples
+        report["std_error_covers"] = "Monte Carlo sampling only"
+        if args.bootstrap:
+            report["bootstrap"] = {
+                "n_bootstrap": args.bootstrap,
+                "confidence_level": divergence.confidence_level,
+                "interval": "basic",
+            }
+        if test is not None:
+            report["test"] = {
+                "divergence": test.divergence,
+                "statistic": test.statistic,
+                "statistic_debiased": test.statistic_debiased,
+                "pvalue": test.pvalue,
+                "n_permutations": test.null_distribution.size,
+            }
         report["models"] = {
             side: {
                 "n_rows": int(data.shape[0]),
@@ -165,10 +208,36 @@ def compare(args, out=sys.stdout):
             f"covariance_type={model.covariance_type!r})",
             file=out,
         )
-    print(f"{'divergence':<12} {'value':>12} {'std error':>10}  ({unit})", file=out)
+    level = f"{divergence.confidence_level:.0%} interval"
+    header = f"{'divergence':<12} {'value':>12} {'std error':>10}"
+    if args.bootstrap:
+        header += f"  {level:>25}"
+    print(f"{header}  ({unit})", file=out)
     for name, label in _ROWS:
         value, std_error = summary[name]
-        print(f"{label:<12} {value:>12.6g} {std_error:>10.2g}", file=out)
+        line = f"{label:<12} {value:>12.6g} {std_error:>10.2g}"
+        if args.bootstrap:
+            low, high = intervals[name]
+            line += f"  {f'[{low:.6g}, {high:.6g}]':>25}"
+        print(line, file=out)
+    print(
+        "The standard errors cover only the Monte Carlo sampling of the fitted "
+        "models, not the error of fitting them to the data.",
+        file=out,
+    )
+    if args.bootstrap:
+        print(
+            f"The intervals come from {args.bootstrap} bootstrap refits of both "
+            "models (basic intervals), and cover the fitting error too.",
+            file=out,
+        )
+    if test is not None:
+        print(
+            f"Permutation test of JS ({test.null_distribution.size} permutations): "
+            f"p-value = {test.pvalue:.4g}; JS = {test.statistic:.6g}, debiased "
+            f"{test.statistic_debiased:.6g} ({unit}).",
+            file=out,
+        )
 
 
 def _parser():
@@ -191,7 +260,7 @@ def _parser():
     compare_parser.add_argument("q", metavar="Q.csv", help="the second data set")
     compare_parser.add_argument(
         "--n-components",
-        type=_n_components,
+        type=_integer_at_least(1, allow_auto=True),
         default="auto",
         help="components per mixture, or 'auto' (default) to choose it and the "
         "covariance type by BIC",
@@ -214,6 +283,27 @@ def _parser():
         type=float,
         default=None,
         help="logarithm base: 2 for bits (default: nats)",
+    )
+    compare_parser.add_argument(
+        "--bootstrap",
+        type=_integer_at_least(0),
+        default=0,
+        metavar="N",
+        help="add 95%% bootstrap intervals from N refits of both models, which "
+        "cover the fitting error (default: 0, none)",
+    )
+    compare_parser.add_argument(
+        "--test",
+        action="store_true",
+        help="run a permutation test of JS: the p-value that both files come "
+        "from one distribution (20000 Monte Carlo points per model and split)",
+    )
+    compare_parser.add_argument(
+        "--permutations",
+        type=_integer_at_least(1),
+        default=None,
+        metavar="N",
+        help="with --test: random splits of the pooled rows (default: 199)",
     )
     compare_parser.add_argument("--json", action="store_true", help="print JSON")
     for sub in (demo, compare_parser):
@@ -251,8 +341,15 @@ def main(argv=None):
             )
             return 0
         try:
-            compare(args)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                compare(args)
         except InputError as error:
             print(f"sklearn-divergence compare: error: {error}", file=sys.stderr)
             return 2
+        for warning in caught:
+            print(
+                f"sklearn-divergence compare: warning: {warning.message}",
+                file=sys.stderr,
+            )
     return 0

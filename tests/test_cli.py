@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, run_subprocess
 from sklearn.mixture import GaussianMixture
 
-from sklearn_divergence import GMMDivergence
+from sklearn_divergence import GMMDivergence, divergence_test
 
 SCRIPT = Path(sys.executable).parent / "sklearn-divergence"
 
@@ -69,7 +69,7 @@ def test_compare_table_with_bic_models(files):
     assert "(nats)" in lines[2]
     assert "chunks" not in result.stderr  # no progress bar off a terminal
     for line, (name, (value, _)) in zip(
-        lines[3:], expected.summary().items(), strict=True
+        lines[3:7], expected.summary().items(), strict=True
     ):
         assert float(line.split()[-2]) == pytest.approx(value, rel=1e-5), name
 
@@ -118,6 +118,49 @@ def test_progress_bar_on_a_terminal(files):
     assert "KL(P" in output
 
 
+def test_compare_test_and_bootstrap_json_match_the_library(files):
+    folder, p, q = files
+    options = ["--n-components", "1", "--n-samples", "4096", "--json"]
+    options += ["--test", "--permutations", "19", "--bootstrap", "9"]
+    result = run("compare", "p.csv", "q.csv", *options, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    model = GaussianMixture(1, covariance_type="full", random_state=0)
+    expected = GMMDivergence(model, n_samples=4096, n_bootstrap=9, random_state=0).fit(
+        p, q
+    )
+    for name in ("kl", "kl_reverse", "js", "js_distance"):
+        assert report[name]["ci"] == list(getattr(expected, f"{name}_ci_"))
+    test = divergence_test(p, q, estimator=model, n_permutations=19, random_state=0)
+    assert report["test"] == {
+        "divergence": "js",
+        "statistic": test.statistic,
+        "statistic_debiased": test.statistic_debiased,
+        "pvalue": test.pvalue,
+        "n_permutations": 19,
+    }
+    assert report["std_error_covers"] == "Monte Carlo sampling only"
+    assert report["bootstrap"]["interval"] == "basic"
+
+
+def test_compare_table_shows_intervals_the_test_and_warnings(files, tmp_path):
+    folder, _, q = files
+    constant = q.copy()
+    constant[:, 1] = 3.0
+    np.savetxt(tmp_path / "constant.csv", constant, delimiter=",")
+    options = ["--n-components", "1", "--n-samples", "4096"]
+    options += ["--test", "--permutations", "9", "--bootstrap", "5"]
+    result = run("compare", folder / "p.csv", "constant.csv", *options, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "95% interval" in result.stdout
+    assert "cover only the Monte Carlo sampling" in result.stdout
+    assert "Permutation test of JS (9 permutations): p-value = 0.1;" in result.stdout
+    assert "compare: warning: Q's model has variance at the reg_covar floor" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_console_script(files):
     folder, _, _ = files
     result = run("--help", cwd=folder, command=(str(SCRIPT),))
@@ -136,7 +179,10 @@ def test_console_script(files):
         (["p.csv", "single.csv"], "single.csv has 1 data row(s); at least 2"),
         (["p.csv", "q.csv", "--covariance-type", "diag"], "needs --n-components"),
         (["p.csv", "q.csv", "--n-samples", "1"], "n_samples must be an integer"),
-        (["p.csv", "q.csv", "--n-components", "zero"], "positive integer"),
+        (["p.csv", "q.csv", "--n-components", "zero"], "'auto' or an integer >= 1"),
+        (["p.csv", "q.csv", "--permutations", "9"], "--permutations needs --test"),
+        (["p.csv", "q.csv", "--test", "--permutations", "0"], "an integer >= 1: 0"),
+        (["p.csv", "q.csv", "--bootstrap", "-2"], "an integer >= 0: -2"),
         (["p.csv", "q.csv", "--method", "magic"], "invalid choice: 'magic'"),
     ],
 )
