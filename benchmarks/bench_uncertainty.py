@@ -56,6 +56,8 @@ DIMENSIONS = (2, 5, 10)
 SIZES = (200, 1_000, 5_000)
 TARGETS = (0.0, 0.01, 0.05, 0.2)
 ALPHA = 0.05
+# n from which the repeats are the *_large settings.
+LARGE = 5_000
 CONFIDENCE = 0.95
 MODES = (-1.5, 1.5)
 
@@ -239,11 +241,15 @@ def run_statistics(settings, workers, results_path):
     jobs = []
     for d in DIMENSIONS:
         for n in SIZES:
+            # The largest data sets cost most: fewer repeats there.
+            suffix = "_large" if n >= LARGE else ""
             for target in TARGETS:
-                tests = settings["null_repeats"] if target == 0 else settings["repeats"]
+                tests = settings[
+                    ("null_repeats" if target == 0 else "repeats") + suffix
+                ]
                 for kind, repeats in (
                     ("test", tests),
-                    ("boot", settings["coverage_repeats"]),
+                    ("boot", settings["coverage_repeats" + suffix]),
                 ):
                     for repeat in range(repeats):
                         if _key(kind, d, n, target, repeat) not in done:
@@ -399,7 +405,9 @@ def render(results, timing, settings, elapsed):
         f"n_samples={settings['n_samples']:,} per Monte Carlo estimate; "
         f"{settings['null_repeats']} data sets per null cell, "
         f"{settings['repeats']} per alternative, {settings['coverage_repeats']} per "
-        "coverage cell. The statistics' run took "
+        f"coverage cell ({settings['null_repeats_large']}, "
+        f"{settings['repeats_large']} and {settings['coverage_repeats_large']} at "
+        f"n = {LARGE:,}). The statistics' run took "
         f"{elapsed / 3600:.1f} h.",
         "- data: in z-coordinates P has first coordinate 0.5 N(-1.5, 1) + "
         "0.5 N(1.5, 1) and standard normal others, Q is P shifted by delta along "
@@ -716,6 +724,9 @@ def main():
     parser.add_argument("--null-repeats", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--coverage-repeats", type=int, default=30)
+    parser.add_argument("--null-repeats-large", type=int, default=100)
+    parser.add_argument("--repeats-large", type=int, default=20)
+    parser.add_argument("--coverage-repeats-large", type=int, default=20)
     args = parser.parse_args()
     settings = {
         "workers": args.workers,
@@ -725,6 +736,9 @@ def main():
         "null_repeats": args.null_repeats,
         "repeats": args.repeats,
         "coverage_repeats": args.coverage_repeats,
+        "null_repeats_large": args.null_repeats_large,
+        "repeats_large": args.repeats_large,
+        "coverage_repeats_large": args.coverage_repeats_large,
     }
     RESULTS.mkdir(exist_ok=True)
     if args.quick:
@@ -737,6 +751,9 @@ def main():
             null_repeats=4,
             repeats=2,
             coverage_repeats=2,
+            null_repeats_large=2,
+            repeats_large=1,
+            coverage_repeats_large=1,
         )
     name = "quick" if args.quick else "full"
     results_path = RESULTS / f"{name}.jsonl"
