@@ -6,7 +6,12 @@ import pytest
 from dask.distributed import Client, LocalCluster
 from sklearn.mixture import GaussianMixture
 
-from sklearn_divergence import GMMDivergence, js_divergence, kl_divergence
+from sklearn_divergence import (
+    GMMDivergence,
+    divergence_test,
+    js_divergence,
+    kl_divergence,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +24,16 @@ def models():
 
 def _results(p, q, n_jobs=None):
     options = {"random_state": 7, "n_jobs": n_jobs}
+    rng = np.random.default_rng(1)
+    X_p, X_q = rng.normal(0, 1, (80, 2)), rng.normal(0.3, 1, (60, 2))
+    test = divergence_test(X_p, X_q, n_permutations=6, n_samples=2048, **options)
+    bootstrap = GMMDivergence(n_samples=2048, n_bootstrap=4, **options).fit(X_p, X_q)
     return {
+        "test": (test.statistic, test.pvalue, test.null_distribution.tolist()),
+        "bootstrap": {
+            name: values.tolist()
+            for name, values in bootstrap.bootstrap_distribution_.items()
+        },
         "kl_mc": kl_divergence(
             p, q, method="mc", n_samples=70_000, return_std=True, **options
         ),
@@ -29,6 +43,8 @@ def _results(p, q, n_jobs=None):
 
 
 def test_local_cluster_is_bit_identical_to_one_job(models):
+    # The Monte Carlo chunks, the BIC grid, the permutations and the bootstrap
+    # replicates all run on the cluster.
     p, q = models
     serial = _results(p, q, n_jobs=1)
     with (
