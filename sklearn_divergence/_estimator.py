@@ -1,7 +1,6 @@
 """GMMDivergence: every divergence between two densities, as a fitted estimator."""
 
 import math
-import numbers
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -18,11 +17,13 @@ from ._divergence import (
     in_unit,
 )
 from ._fitting import fit_seed, refit, seeded, warm_started
-from ._models import as_density, check_same_features
+from ._models import as_density, check_density_estimator, check_same_features
 from ._resampling import DivergenceRequest, basic_interval, bootstrap_divergences
 from ._selection import fit_by_bic
 from ._validation import (
+    check_count,
     check_data,
+    check_fraction,
     check_method,
     check_n_jobs,
     check_n_samples,
@@ -40,28 +41,6 @@ class _DataShape(NamedTuple):
     """Stands in for the density of data not yet modelled."""
 
     n_features: int
-
-
-def _check_n_bootstrap(n_bootstrap):
-    if (
-        isinstance(n_bootstrap, bool)
-        or not isinstance(n_bootstrap, numbers.Integral)
-        or n_bootstrap < 0
-    ):
-        raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}.")
-    return int(n_bootstrap)
-
-
-def _check_confidence_level(confidence_level):
-    if (
-        isinstance(confidence_level, bool)
-        or not isinstance(confidence_level, numbers.Real)
-        or not 0 < confidence_level < 1
-    ):
-        raise ValueError(
-            "confidence_level must be a number strictly between 0 and 1, got "
-            f"{confidence_level!r}."
-        )
 
 
 class GMMDivergence(BaseEstimator):
@@ -255,13 +234,8 @@ n_features)
         n_samples = check_n_samples(self.n_samples)
         unit = log_base(self.base)
         n_jobs = check_n_jobs(self.n_jobs)
-        n_bootstrap = _check_n_bootstrap(self.n_bootstrap)
-        _check_confidence_level(self.confidence_level)
-        if self.estimator is not None and not hasattr(self.estimator, "fit"):
-            raise ValueError(
-                "estimator must be None or an estimator with a fit method, got "
-                f"{type(self.estimator).__name__}."
-            )
+        n_bootstrap = check_count(self.n_bootstrap, "n_bootstrap", 0)
+        check_fraction(self.confidence_level, "confidence_level")
         entropy = seed_entropy(self.random_state)
         # Fitted models are validated, and data checked, before any model is
         # fitted: bad input fails fast.
@@ -276,6 +250,9 @@ n_features)
                 density = _DataShape(data[name].shape[1])
             densities.append(density)
         check_same_features(*densities, names)
+        check_density_estimator(
+            self.estimator, min((X.shape[0] for X in data.values()), default=None)
+        )
         if n_bootstrap and len(data) < 2:
             fitted = [name for name in names if name not in data]
             what = "is a fitted model" if len(fitted) == 1 else "are fitted models"

@@ -6,6 +6,7 @@ user estimator is ever modified: fitted arrays are copied into new objects.
 
 import copy
 import inspect
+import numbers
 import warnings
 
 import numpy as np
@@ -268,3 +269,32 @@ def require_mixtures(method, **densities):
                 "(GaussianMixture, BayesianGaussianMixture or KernelDensity with "
                 "kernel='gaussian')."
             )
+
+
+def check_density_estimator(estimator, n_rows):
+    """Raise unless ``estimator`` is None or an unfitted density model that data
+    of ``n_rows`` rows (at least; None if no data) can be fitted with."""
+    if estimator is None:
+        return
+    if not hasattr(estimator, "fit"):
+        raise ValueError(
+            "estimator must be None or a density estimator with a fit method, got "
+            f"{type(estimator).__name__}."
+        )
+    final = split_pipeline(estimator, "estimator")[1]
+    missing = [m for m in ("sample", "score_samples") if not hasattr(final, m)]
+    if missing:
+        raise ValueError(
+            "estimator must be a density estimator (or a pipeline ending in one); "
+            f"{type(final).__name__} has no {' or '.join(missing)} method."
+        )
+    n_components = getattr(final, "n_components", None)
+    if (
+        n_rows is not None
+        and isinstance(n_components, numbers.Integral)
+        and n_components > n_rows
+    ):
+        raise ValueError(
+            f"estimator has n_components={n_components}, more than the {n_rows} "
+            "rows of the smaller data set: too few rows for this configuration."
+        )

@@ -1,7 +1,6 @@
 """divergence_test: is the divergence between two data sets real? A permutation test."""
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -10,10 +9,11 @@ import numpy as np
 from ._diagnostics import warn_if_degenerate
 from ._divergence import METHODS, check_method_for, in_unit
 from ._fitting import fit_seed, refit, seeded, warm_started
-from ._models import split_pipeline
+from ._models import check_density_estimator
 from ._resampling import DivergenceRequest, permuted_divergences
 from ._selection import fit_by_bic
 from ._validation import (
+    check_count,
     check_data,
     check_method,
     check_n_jobs,
@@ -67,18 +67,6 @@ class DivergenceTestResult:
     estimator_q: object = field(repr=False)
 
 
-def _check_n_permutations(n_permutations):
-    if (
-        isinstance(n_permutations, bool)
-        or not isinstance(n_permutations, numbers.Integral)
-        or n_permutations < 1
-    ):
-        raise ValueError(
-            f"n_permutations must be an integer >= 1, got {n_permutations!r}."
-        )
-    return int(n_permutations)
-
-
 def _check_test_data(X_p, X_q):
     for name, X in (("X_p", X_p), ("X_q", X_q)):
         if is_estimator(X):
@@ -94,31 +82,6 @@ def _check_test_data(X_p, X_q):
             f"{X_p.shape[1]} and X_q has {X_q.shape[1]}."
         )
     return X_p, X_q
-
-
-def _check_test_estimator(estimator, n_rows):
-    """Raise unless ``estimator`` is None or an unfitted density model that
-    every part of a split (``n_rows`` rows at least) can be fitted with."""
-    if estimator is None:
-        return
-    if not hasattr(estimator, "fit"):
-        raise ValueError(
-            "estimator must be None or a density estimator with a fit method, got "
-            f"{type(estimator).__name__}."
-        )
-    final = split_pipeline(estimator, "estimator")[1]
-    missing = [m for m in ("sample", "score_samples") if not hasattr(final, m)]
-    if missing:
-        raise ValueError(
-            "estimator must be a density estimator (or a pipeline ending in one); "
-            f"{type(final).__name__} has no {' or '.join(missing)} method."
-        )
-    n_components = getattr(final, "n_components", None)
-    if isinstance(n_components, numbers.Integral) and n_components > n_rows:
-        raise ValueError(
-            f"estimator has n_components={n_components}, more than the {n_rows} "
-            "rows of the smaller data set: too few rows for this configuration."
-        )
 
 
 def _sorted_rows(X):
@@ -283,7 +246,7 @@ def divergence_test(
         listed = ", ".join(repr(name) for name in TEST_DIVERGENCES)
         raise ValueError(f"divergence must be one of {listed}; got {divergence!r}.")
     X_p, X_q = _check_test_data(X_p, X_q)
-    n_permutations = _check_n_permutations(n_permutations)
+    n_permutations = check_count(n_permutations, "n_permutations", 1)
     method = check_method(method, METHODS)
     name = "js" if divergence == "js_distance" else divergence
     check_method_for(method, {name})
@@ -291,7 +254,7 @@ def divergence_test(
     unit = log_base(base)
     n_jobs = check_n_jobs(n_jobs)
     n_p, n_q = X_p.shape[0], X_q.shape[0]
-    _check_test_estimator(estimator, min(n_p, n_q))
+    check_density_estimator(estimator, min(n_p, n_q))
     entropy = seed_entropy(random_state)
 
     pooled = np.vstack([X_p, X_q])

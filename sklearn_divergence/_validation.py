@@ -6,15 +6,33 @@ import numpy as np
 from sklearn.utils import check_array, check_random_state
 
 
-def check_n_samples(n_samples):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+def check_count(value, name, minimum):
+    """An int >= ``minimum`` (bools and floats rejected), as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(
-            f"n_samples must be an integer >= 2, got {type(n_samples).__name__} "
-            f"{n_samples!r}."
+            f"{name} must be an integer >= {minimum}, got {type(value).__name__} "
+            f"{value!r}."
         )
-    if n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples}.")
-    return int(n_samples)
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_n_samples(n_samples):
+    return check_count(n_samples, "n_samples", 2)
+
+
+def check_fraction(value, name):
+    """A real number strictly between 0 and 1."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0 < value < 1
+    ):
+        raise ValueError(
+            f"{name} must be a number strictly between 0 and 1, got {value!r}."
+        )
+    return float(value)
 
 
 def log_base(base):

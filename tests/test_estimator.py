@@ -8,6 +8,7 @@ import sklearn
 from conftest import draw, make_mixture, mixture_1d, quad_js, quad_kl
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
@@ -283,8 +284,10 @@ def test_summary_needs_fit():
         ({"base": 1}, "base must be None"),
         ({"n_jobs": 0}, "n_jobs must be None or a non-zero integer"),
         ({"n_jobs": "2"}, "n_jobs must be None or a non-zero integer"),
-        ({"random_state": "seed"}, "cannot be used to seed"),
-        ({"estimator": "gmm"}, "estimator must be None or an estimator"),
+        ({"random_state": "seed"}, "random_state must be None, an int"),
+        ({"estimator": "gmm"}, "estimator must be None or a density estimator"),
+        ({"estimator": LogisticRegression()}, "LogisticRegression has no sample"),
+        ({"estimator": GaussianMixture(501)}, "n_components=501, more than the 500"),
     ],
 )
 def test_bad_parameters_raise_at_fit(blobs, params, message):
