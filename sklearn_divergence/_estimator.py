@@ -64,10 +64,13 @@ class GMMDivergence(BaseEstimator):
         used). ``None`` fits, for each data set, a
         :class:`~sklearn.mixture.GaussianMixture` for every ``n_components``
         from 1 to 10 and every ``covariance_type`` ('full', 'tied', 'diag',
-        'spherical'), and keeps the one with the lowest BIC (40 fits, run in
-        parallel with ``n_jobs``). Fits that leave a component fewer than 2
-        points (d + 1 for 'full') are skipped, since on small samples their
-        collapsed variances would win BIC.
+        'spherical'), and keeps the one with the lowest BIC (up to 40 fits,
+        run in parallel with ``n_jobs``). Configurations the data cannot
+        support are skipped, since on small samples their collapsed variances
+        would win BIC: those with as many free parameters as rows, those that
+        leave a component fewer than 2 rows (d + 1 for 'full'), and those
+        with a variance at the ``reg_covar`` floor in a feature that varies
+        in the data.
     method : str, default='auto'
         How the divergences are computed, as in :func:`kl_divergence`: 'auto',
         'closed', 'mc', 'stratified', 'rqmc', or one of the deterministic

@@ -183,7 +183,7 @@ n_features)
     - otherwise the reference data pass through the pipeline's fitted
       transformers and are modelled there by a BIC-selected GaussianMixture,
       on every call (each candidate and fold has its own transformers; this
-      costs 40 mixture fits per call). A fitted reference cannot be used
+      costs up to 40 mixture fits per call). A fitted reference cannot be used
       with non-affine transformers: pass the reference data instead.
 
     Scores are comparable between candidates that model the same space.
