@@ -307,10 +307,12 @@ n_features)
         data it was fitted on.
         """
         if self.estimator is None:
-            model = fit_by_bic(
+            selected = fit_by_bic(
                 X, random_state=fit_seed(entropy, index), n_jobs=self.n_jobs
             )
-            return warm_started(model), model, X
+            # Run the chosen fit's EM to convergence, as its bootstrap refits do.
+            template = warm_started(selected, X.shape[0])
+            return template, refit(template, X), X
         template = seeded(self.estimator, fit_seed(entropy, index))
         # The input as given, so that a data frame keeps its column names.
         return template, refit(template, original), original

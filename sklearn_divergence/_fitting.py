@@ -63,14 +63,31 @@ def seeded(estimator, seed):
     return estimator
 
 
-def warm_started(mixture):
+# EM stopping rule of warm-started refits. GaussianMixture's default, a change
+# of 1e-3 in the mean log-likelihood, stops a refit started from a nearby fit
+# after a few steps, still close to where it started: refits of the two sides
+# of a split, both started from the pooled fit, then stay too alike, and the
+# JS between them came out up to 0.006 nats, half the plug-in bias, too low
+# (d = 5, n = 5 000). The plug-in bias shrinks as 1 / n, so the tolerance
+# does too: REFIT_TOL_ROWS / n, at most REFIT_MAX_TOL. Measured there, this
+# leaves the JS within 1e-4 nats of full convergence.
+REFIT_TOL_ROWS = 5e-3
+REFIT_MAX_TOL = 1e-5
+REFIT_MAX_ITER = 1_000
+
+
+def warm_started(mixture, n_rows):
     """An unfitted GaussianMixture that starts EM from the fitted ``mixture``.
 
     With all three initial values given, GaussianMixture skips its KMeans
-    initialisation: refits are fast and do not depend on a random start.
+    initialisation, so refits do not depend on a random start; EM then runs
+    to convergence on data of about ``n_rows`` rows, so that they do not
+    depend on the start either.
     """
     return clone(mixture).set_params(
         weights_init=mixture.weights_,
         means_init=mixture.means_,
         precisions_init=mixture.precisions_,
+        tol=min(REFIT_MAX_TOL, REFIT_TOL_ROWS / n_rows),
+        max_iter=REFIT_MAX_ITER,
     )

@@ -281,6 +281,9 @@ def check_density_estimator(estimator, n_rows):
             "estimator must be None or a density estimator with a fit method, got "
             f"{type(estimator).__name__}."
         )
+    # An unfitted search (GridSearchCV and the like) will fit its estimator.
+    if hasattr(estimator, "param_grid") or hasattr(estimator, "param_distributions"):
+        estimator = estimator.estimator
     final = split_pipeline(estimator, "estimator")[1]
     missing = [m for m in ("sample", "score_samples") if not hasattr(final, m)]
     if missing:

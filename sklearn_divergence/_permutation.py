@@ -265,7 +265,7 @@ def divergence_test(
             n_jobs=n_jobs,
             n_rows=min(n_p, n_q),
         )
-        template = warm_started(selected)
+        template = warm_started(selected, min(n_p, n_q))
     else:
         template = seeded(estimator, fit_seed(entropy, 0))
     request = DivergenceRequest(frozenset({name}), method, n_samples, entropy)

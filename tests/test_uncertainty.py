@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import mixture_1d, quad_js
 from scipy import stats
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import make_pipeline
@@ -111,6 +112,27 @@ def test_statistic_is_the_divergence_between_the_fits():
         js.estimator_p, js.estimator_q, n_samples=4096, random_state=7
     )
     assert js.statistic == same_streams
+
+
+def test_refits_run_em_to_convergence():
+    # Started from the pooled fit, EM with GaussianMixture's default tol stops
+    # early and leaves the two fits too alike: here JS came out 0.0037 nats
+    # (6%) below that of fully converged fits.
+    rng = np.random.default_rng(17)
+
+    def sample(shift):
+        z = rng.normal(size=(1000, 2))
+        z[:, 0] += rng.choice([-1.5, 1.5], 1000) + shift
+        return z
+
+    X_p, X_q = sample(0.0), sample(0.9)
+    result = divergence_test(X_p, X_q, n_permutations=1, n_samples=8192, random_state=0)
+    converged = [
+        clone(model).set_params(tol=1e-12, max_iter=10_000).fit(X)
+        for model, X in ((result.estimator_p, X_p), (result.estimator_q, X_q))
+    ]
+    full = js_divergence(*converged, n_samples=8192, random_state=0)
+    assert abs(result.statistic - full) < 1e-3
 
 
 def test_js_distance_is_debiased_on_the_js_scale():
