@@ -379,6 +379,16 @@ def _fraction(values):
     return f"{np.mean(values):.3f}" if len(values) else "n/a"
 
 
+def _mean_and_se(values):
+    """The mean and the standard error of the mean."""
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def _signed(values):
+    return f"{np.mean(values):+.5f}" if len(values) else "n/a"
+
+
 def _cell_results(results, kind, d, n, target):
     prefix = f"{kind}-d{d}-n{n}-js{target}-r"
     return [value for key, value in results.items() if key.startswith(prefix)]
@@ -389,8 +399,53 @@ def _binomial_interval(successes, total):
     return f"[{low:.3f}, {high:.3f}]"
 
 
-def render(results, timing, settings, elapsed):
+def _misspecification_table(results, truth):
+    """The bias at the largest JS, split by the configuration that BIC chose
+    on the pooled data: one Gaussian cannot follow the two-component
+    coordinate of either side.
+    """
+    target = max(TARGETS)
+    rows = []
+    for d in DIMENSIONS:
+        for n in SIZES:
+            cell = _cell_results(results, "test", d, n, target)
+            for label, one_component in (("1", True), ("2 or 3", False)):
+                group = [
+                    r for r in cell if (r["configuration"][0] == 1) == one_component
+                ]
+                if not group:
+                    continue
+                true_js = truth[target]["js"]
+                plug_in = _signed([r["statistic"] - true_js for r in group])
+                debiased = _signed([r["debiased"] - true_js for r in group])
+                rows.append(
+                    f"| {d} | {n:,} | {label} | {len(group)} | {plug_in} | {debiased} |"
+                )
+    if not rows:
+        return []
+    return [
+        f"At true JS = {target}, by the number of components that BIC chose on "
+        "the pooled data. The pooled rows of two well-separated samples can "
+        "favour one Gaussian, which follows neither side's two-component "
+        "coordinate: the statistic is then biased low by misspecification, "
+        "which no correction from random splits removes.",
+        "",
+        "<!-- misspecified -->",
+        "| d | n | components | data sets | plug-in bias | debiased bias |",
+        "|--:|--:|--|--:|--:|--:|",
+        *rows,
+        "<!-- /misspecified -->",
+        "",
+    ]
+
+
+def render(results, timing, settings):
+    """The report in Markdown. Each table sits between ``<!-- name -->`` and
+    ``<!-- /name -->`` comments, where the user guide's includes cut it out.
+    """
     targets_table = []
+    # From the calls themselves, so that a resumed run is counted whole.
+    call_hours = sum(result["seconds"] for result in results.values()) / 3600
     header = [
         "# Uncertainty from the data: test, intervals, bias and time",
         "",
@@ -406,12 +461,13 @@ def render(results, timing, settings, elapsed):
         f"{settings['permutations']} permutations per test, "
         f"{settings['bootstrap']} bootstrap replicates per interval, "
         f"n_samples={settings['n_samples']:,} per Monte Carlo estimate; "
-        f"{settings['null_repeats']} data sets per null cell, "
+        f"planned: {settings['null_repeats']} data sets per null cell, "
         f"{settings['repeats']} per alternative, {settings['coverage_repeats']} per "
         f"coverage cell ({settings['null_repeats_large']}, "
         f"{settings['repeats_large']} and {settings['coverage_repeats_large']} at "
-        f"n = {LARGE:,}). The statistics' run took "
-        f"{elapsed / 3600:.1f} h.",
+        f"n = {LARGE:,}; the tables' repeats columns give what each row used). "
+        f"The calls took {call_hours:.1f} core-hours in all "
+        f"(about {call_hours / settings['workers']:.1f} h of wall time).",
         "- data: in z-coordinates P has first coordinate 0.5 N(-1.5, 1) + "
         "0.5 N(1.5, 1) and standard normal others, Q is P shifted by delta along "
         "the first coordinate; x = A z with a fixed random rotation and feature "
@@ -459,12 +515,14 @@ def render(results, timing, settings, elapsed):
             "0.090], so single cells can fall outside [0.03, 0.07] by chance, "
             "and the pooled row is the sharper check.",
             "",
+            "<!-- size -->",
             "| d | n | repeats | divergence_test [95% CI] | energy | KS-Bonferroni |",
             "|--:|--:|--:|--:|--:|--:|",
             *size_rows,
             f"| all | all | {total} | {_fraction(pooled['test'])} "
             f"{_binomial_interval(sum(pooled['test']), total)} | "
             f"{_fraction(pooled['energy'])} | {_fraction(pooled['ks'])} |",
+            "<!-- /size -->",
             "",
         ]
         targets_table.append(
@@ -500,10 +558,12 @@ def render(results, timing, settings, elapsed):
             "",
             "Target: at least the energy test's in every cell.",
             "",
+            "<!-- power -->",
             "| d | n | true JS | repeats | divergence_test | energy | KS-Bonferroni "
             "| test - energy |",
             "|--:|--:|--:|--:|--:|--:|--:|--:|",
             *power_rows,
+            "<!-- /power -->",
             "",
         ]
         targets_table.append(
@@ -516,50 +576,84 @@ def render(results, timing, settings, elapsed):
         )
 
     # Bias.
-    bias_rows, ratios = [], []
+    bias_rows, ratios, unresolved, failing = [], [], 0, []
     for d in DIMENSIONS:
         for n in SIZES:
             for target in TARGETS:
                 cell = _cell_results(results, "test", d, n, target)
-                if not cell:
+                if len(cell) < 2:
                     continue
                 true_js = truth[target]["js"]
-                plug_in = np.mean([r["statistic"] for r in cell]) - true_js
-                debiased = np.mean([r["debiased"] for r in cell]) - true_js
-                clipped = np.mean([max(r["debiased"], 0.0) for r in cell]) - true_js
+                plug_in, plug_in_se = _mean_and_se([r["statistic"] for r in cell])
+                debiased, debiased_se = _mean_and_se([r["debiased"] for r in cell])
+                plug_in -= true_js
+                debiased -= true_js
                 median = (
                     np.mean([r["statistic"] - r["null_median"] for r in cell]) - true_js
                 )
+                boot = _cell_results(results, "boot", d, n, target)
+                estimate = _signed([r["estimates"]["js"] - true_js for r in boot])
+                corrected = _signed(
+                    [
+                        2 * r["estimates"]["js"]
+                        - np.mean(r["replicates"]["js"])
+                        - true_js
+                        for r in boot
+                    ]
+                )
                 ratio = abs(debiased) / abs(plug_in)
-                ratios.append(ratio)
+                # The target is checked where the plug-in bias stands out of
+                # the noise of its mean; elsewhere the ratio is noise over noise.
+                resolved = abs(plug_in) > 3 * plug_in_se
+                if resolved:
+                    ratios.append(ratio)
+                    if ratio > 0.25:
+                        failing.append(
+                            f"d={d}, n={n:,}, JS={target}: {plug_in:+.4f} → "
+                            f"{debiased:+.4f}"
+                        )
+                else:
+                    unresolved += 1
                 bias_rows.append(
-                    f"| {d} | {n:,} | {true_js:.4f} | {plug_in:+.5f} | "
-                    f"{debiased:+.5f} | {ratio:.2f} | {clipped:+.5f} | {median:+.5f} |"
+                    f"| {d} | {n:,} | {true_js:.4f} | {len(cell)} | "
+                    f"{plug_in:+.5f} ± {plug_in_se:.5f} | "
+                    f"{debiased:+.5f} ± {debiased_se:.5f} | "
+                    f"{ratio:.2f}{'' if resolved else ' (n.r.)'} | {median:+.5f} | "
+                    f"{estimate} | {corrected} |"
                 )
     if bias_rows:
         lines += [
             "## Bias of the statistic and of the debiased statistic (JS, nats)",
             "",
-            "Mean over the test's data sets minus the true JS. *debiased* is "
-            "`statistic_debiased` = statistic - mean of the null distribution "
-            "(the package's choice); *clipped at 0* and *minus the null median* "
-            "are the alternatives it was chosen over. Target: |bias of "
-            "`statistic_debiased`| ≤ ¼ of the plug-in bias.",
+            "Mean over the test's data sets minus the true JS, ± the standard "
+            "error of that mean. *debiased* is `statistic_debiased` = statistic "
+            "- mean of the null distribution (the package's choice); *minus the "
+            "null median* is the alternative it was chosen over. The last two "
+            "columns come from the coverage runs (the first data sets of the same "
+            "cells): `GMMDivergence().js_`, with BIC choosing each side's model, "
+            "and its bootstrap bias correction 2 `js_` - mean of "
+            "`bootstrap_distribution_['js']`. Target: |bias of "
+            "`statistic_debiased`| ≤ ¼ of the plug-in bias, checked where the "
+            "plug-in bias exceeds 3 standard errors; *n.r.*: not resolved, the "
+            "plug-in bias is within the noise of its mean.",
             "",
-            "| d | n | true JS | plug-in bias | debiased bias | ratio | "
-            "clipped at 0 | minus the null median |",
-            "|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "<!-- bias -->",
+            "| d | n | true JS | repeats | plug-in bias | debiased bias | ratio | "
+            "minus the null median | GMMDivergence | bootstrap-corrected |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
             *bias_rows,
+            "<!-- /bias -->",
             "",
         ]
-        worst = int(np.argmax(ratios))
+        lines += _misspecification_table(results, truth)
         targets_table.append(
             (
                 "bias of statistic_debiased ≤ ¼ of the plug-in bias, in absolute value",
-                f"ratio {np.median(ratios):.2f} median, {max(ratios):.2f} worst "
-                f"(row {worst + 1}); ≤ 0.25 in "
-                f"{sum(r <= 0.25 for r in ratios)} of {len(ratios)} cells",
-                max(ratios) <= 0.25,
+                f"ratio {np.median(ratios):.2f} median, {max(ratios):.2f} worst; "
+                f"≤ 0.25 in {len(ratios) - len(failing)} of {len(ratios)} cells "
+                f"with a resolved plug-in bias ({unresolved} not resolved)"
+                + ("; above it: " + "; ".join(failing) if failing else ""),
+                not failing,
             )
         )
 
@@ -587,10 +681,12 @@ def render(results, timing, settings, elapsed):
             "standard deviation of JS across data sets, and the median of the "
             "reported (Monte Carlo) standard error `js_std_error_`.",
             "",
+            "<!-- spread -->",
             "| d | n | data sets | mean JS | spread across data sets | "
             "reported standard error | ratio |",
             "|--:|--:|--:|--:|--:|--:|--:|",
             *spread_rows,
+            "<!-- /spread -->",
             "",
         ]
 
@@ -626,8 +722,10 @@ def render(results, timing, settings, elapsed):
                         for r in cell
                     ],
                 }
-                if n >= 1_000:
-                    large_n.append(np.mean(covered["basic"]))
+                # At JS = 0 an interval clipped at 0 covers the truth whenever
+                # its lower end is clipped: those cells say little.
+                if n >= 1_000 and target > 0:
+                    large_n.append(covered["basic"])
                 coverage_rows.append(
                     f"| {d} | {n:,} | {target} | {len(cell)} | "
                     + " | ".join(
@@ -646,21 +744,42 @@ def render(results, timing, settings, elapsed):
             "Efron 1987, without acceleration) are computed here from the same "
             "`bootstrap_distribution_`. The last columns are the basic intervals "
             "of `kl_ci_` and `kl_reverse_ci_`, and the median time of one "
-            "`GMMDivergence` fit with its bootstrap. Target: ≥ 0.90 at n ≥ 1 000.",
+            "`GMMDivergence` fit with its bootstrap. Target: ≥ 0.90 at n ≥ 1 000, "
+            "checked on the intervals of all cells with n ≥ 1 000 and JS > 0 "
+            "pooled, and cell by cell against the 95% binomial interval of each "
+            "cell's rate (at JS = 0 an interval clipped at 0 contains the truth "
+            "whenever its lower end is clipped, so those cells are left out).",
             "",
+            "<!-- coverage -->",
             "| d | n | true JS | repeats | JS basic | JS percentile | JS BC | "
             "KL basic | KL reverse basic | time (s) |",
             "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
             *coverage_rows,
+            "<!-- /coverage -->",
             "",
         ]
     if large_n:
+        pooled_covered = sum(sum(cell) for cell in large_n)
+        pooled_total = sum(len(cell) for cell in large_n)
+        pooled_coverage = pooled_covered / pooled_total
+        # Cells with ten to twenty data sets: a true 95% coverage falls to
+        # 0.8 in some of them by chance. A cell fails when even the upper end
+        # of its binomial interval is below 0.90.
+        below = [
+            cell
+            for cell in large_n
+            if stats.binomtest(sum(cell), len(cell)).proportion_ci(0.95).high < 0.90
+        ]
         targets_table.append(
             (
                 "coverage ≥ 90% at n ≥ 1 000 (JS, basic)",
-                f"{min(large_n):.3f} worst, {np.median(large_n):.3f} median "
-                f"over {len(large_n)} cells",
-                min(large_n) >= 0.90,
+                f"pooled {pooled_coverage:.3f} "
+                f"{_binomial_interval(pooled_covered, pooled_total)} over "
+                f"{pooled_total} intervals in the {len(large_n)} cells with JS > 0; "
+                f"cells {min(map(np.mean, large_n)):.3f} to "
+                f"{max(map(np.mean, large_n)):.3f}, {len(below)} significantly "
+                "below 0.90",
+                pooled_coverage >= 0.90 and not below,
             )
         )
 
@@ -735,12 +854,14 @@ def render(results, timing, settings, elapsed):
     summary = [
         "## Targets",
         "",
+        "<!-- targets -->",
         "| target | measured | met |",
         "|---|---|:-:|",
         *(
             f"| {name} | {value} | {'yes' if met else 'no'} |"
             for name, value, met in targets_table
         ),
+        "<!-- /targets -->",
         "",
     ]
     return "\n".join(header + summary + lines)
@@ -794,19 +915,15 @@ def main():
     settings_path = RESULTS / f"{name}-settings.json"
     timing_path = RESULTS / f"{name}-timing.json"
     if not (args.timing or args.report) or args.quick:
-        start = time.perf_counter()
-        run_statistics(settings, args.workers, results_path)
-        previous = (
-            json.loads(settings_path.read_text()) if settings_path.exists() else {}
-        )
-        settings["elapsed"] = previous.get("elapsed", 0.0) + time.perf_counter() - start
+        # Written first, so that a report on a run still going states its plan.
         settings_path.write_text(json.dumps(settings))
+        run_statistics(settings, args.workers, results_path)
     if args.timing or args.quick:
         timing_path.write_text(json.dumps(run_timing(args.quick)))
     if args.report or args.quick:
         saved = json.loads(settings_path.read_text())
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else None
-        report = render(_load(results_path), timing, saved, saved["elapsed"])
+        report = render(_load(results_path), timing, saved)
         output = REPORT if not args.quick else RESULTS / "quick.md"
         output.write_text(report)
         print(f"wrote {output}")
