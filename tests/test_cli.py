@@ -1,5 +1,6 @@
 """The command line, run as a subprocess: ``compare`` and its errors."""
 
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from conftest import ROOT, run_subprocess
 from sklearn.mixture import GaussianMixture
 
 from sklearn_divergence import GMMDivergence, divergence_test
+from sklearn_divergence._demo import run_demo
 
 SCRIPT = Path(sys.executable).parent / "sklearn-divergence"
 
@@ -193,3 +195,19 @@ def test_compare_errors(files, arguments, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_demo_says_what_its_standard_errors_cover():
+    out = io.StringIO()
+    run_demo(n_samples=4096, file=out)
+    lines = out.getvalue().splitlines()
+    assert "value ± Monte Carlo standard error" in lines[0]
+    assert lines[-1].startswith("The standard errors cover only the Monte Carlo")
+    rows = lines[2:-1]
+    assert len(rows) == 3
+    for row in rows:
+        # KL both ways, JS and the JS distance, each as "value ± error", in bits.
+        values = [float(token) for token in row.replace("±", " ").split()[2::2]]
+        kl_pq, kl_qp, js, js_distance = values
+        assert kl_pq > 0 and kl_qp > 0
+        assert 0 < js <= 1 and js_distance == pytest.approx(js**0.5, abs=1e-3)
