@@ -405,6 +405,7 @@ def _misspecification_table(results, truth):
     coordinate of either side.
     """
     target = max(TARGETS)
+    true_js = truth[target]["js"]
     rows = []
     for d in DIMENSIONS:
         for n in SIZES:
@@ -415,7 +416,6 @@ def _misspecification_table(results, truth):
                 ]
                 if not group:
                     continue
-                true_js = truth[target]["js"]
                 plug_in = _signed([r["statistic"] - true_js for r in group])
                 debiased = _signed([r["debiased"] - true_js for r in group])
                 rows.append(
