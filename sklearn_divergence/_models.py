@@ -140,8 +140,15 @@ def _from_gaussian_mixture(estimator, name):
         weights.sum(), 1.0, rtol=0, atol=tolerance
     ):
         raise ValueError(f"{name}.weights_ must be non-negative and sum to 1.")
+    # A component of weight 0 adds nothing to the density, but its log-weight
+    # of -inf turns stratified sums and matched pairs into NaN.
+    kept = weights > 0
+    if not kept.all():
+        means = means[kept]
+        if estimator.covariance_type != "tied":
+            precisions_cholesky = precisions_cholesky[kept]
     return GaussianMixtureParams(
-        weights=weights / weights.sum(),
+        weights=weights[kept] / weights[kept].sum(),
         means=means,
         covariance_type=estimator.covariance_type,
         precisions_cholesky=precisions_cholesky,

@@ -339,3 +339,36 @@ def test_peak_memory_does_not_grow_with_n_samples():
     # Ten times the samples, not ten times the memory: fixed chunks bound it.
     assert peaks[1] < 1.2 * peaks[0]
     assert peaks[1] < 32 * 2**20
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize(
+    "method", ["auto", "stratified", "rqmc", "matched", "variational_upper"]
+)
+def test_zero_weight_component_is_dropped(method, covariance_type):
+    # A weight of exactly 0 leaves the density unchanged, so every method must
+    # give what it gives for the mixture without that component (it gave NaN,
+    # and variational_upper KL(P || P) = 707.7).
+    d = 2
+    means = np.array([[0.0, 0.0], [3.0, 1.0], [-2.0, 4.0]])
+    covariances = {
+        "full": np.array([[[1.0, 0.3], [0.3, 0.5]]] * 3),
+        "tied": np.array([[1.0, 0.3], [0.3, 0.5]]),
+        "diag": np.array([[1.0, 0.5], [0.7, 2.0], [0.4, 0.4]]),
+        "spherical": np.array([1.0, 0.6, 2.0]),
+    }[covariance_type]
+    kept = covariances if covariance_type == "tied" else covariances[:2]
+    with_zero = make_mixture([0.7, 0.3, 0.0], means, covariances, covariance_type)
+    without = make_mixture([0.7, 0.3], means[:2], kept, covariance_type)
+    q = make_mixture([1.0], np.ones((1, d)), np.eye(d)[None])
+    options = dict(method=method, n_samples=4096, random_state=0)
+    # 'matched' has no JS version.
+    divergences = (
+        [kl_divergence] if method == "matched" else [kl_divergence, js_divergence]
+    )
+    for divergence in divergences:
+        assert divergence(with_zero, q, **options) == divergence(without, q, **options)
+        assert divergence(q, with_zero, **options) == divergence(q, without, **options)
+        assert divergence(with_zero, with_zero, **options) == pytest.approx(
+            0, abs=1e-12
+        )
