@@ -30,7 +30,9 @@ def _kl_bounds_nats(p, q):
     upper = p.weights @ (self_upper - cross_lower)
     # The variational upper bound is guaranteed too; keep the tighter one.
     variational = variational_upper_bound(p.weights, q.weights, cross_divergences)
-    return max(lower, 0.0), min(upper, variational)
+    lower = max(lower, 0.0)
+    # Where the bounds meet (P = Q), rounding can put the upper one below.
+    return lower, max(min(upper, variational), lower)
 
 
 def kl_bounds(p, q, *, base=None):
