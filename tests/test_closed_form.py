@@ -1,5 +1,6 @@
 """Closed-form KL between Gaussians: textbook values, P ~ Q accuracy, errors."""
 
+import math
 from decimal import Decimal, getcontext
 
 import numpy as np
@@ -122,6 +123,12 @@ def test_closed_method_errors(blobs):
         (([0, 0], [1.0, -1.0], [0, 0], 1.0), "cov_p must be positive"),
         (([0, 0], 1.0, [0, 0], [1.0, np.inf]), "cov_q has non-finite"),
         ((0.0, 1.0, [0.0], 1.0), "mean_p must be a non-empty 1-D"),
+        # Casting to float dropped the imaginary part and returned 0.0.
+        (([0, 0], [[1, 0], [0, 1j]], [0, 0], np.eye(2)), "cov_p must hold real"),
+        (([0, 0], np.eye(2), [0, 0], 1 + 0j), "cov_q must hold real"),
+        (([0, 0], None, [0, 0], 1.0), "cov_p must hold real numbers, got NoneType"),
+        (("ab", 1.0, [0, 0], 1.0), "mean_p must hold real numbers, got str"),
+        (([0, 0], 1.0, [0, 1j], 1.0), "mean_q must hold real"),
     ],
 )
 def test_bad_input(args, message):
@@ -148,3 +155,24 @@ def test_properties(pair):
     assert value >= 0
     assert value == pytest.approx(textbook_kl(m0, c0, m1, c1), rel=1e-7, abs=1e-9)
     assert gaussian_kl_divergence(m0, c0, m0, c0) == 0.0
+
+
+@pytest.mark.parametrize("exponent", [-10, -34, -40, -100, -300])
+@pytest.mark.parametrize("tiny_side", ["p", "q"])
+def test_extreme_variance_ratios(exponent, tiny_side):
+    # With a variance ratio below eps^2 the diagonal of L_q^-1 L_p rounded to
+    # 0 and the divergence came out inf (true value 38.6 nats at 1e-34).
+    tiny = 10.0**exponent
+    var_p, var_q = (tiny, 2.0) if tiny_side == "p" else (2.0, tiny)
+    shift = 0.3
+    # The 1-D formula, summed exactly: no cancellation at these ratios.
+    expected = 0.5 * math.fsum(
+        [var_p / var_q, shift**2 / var_q, -1.0, math.log(var_q), -math.log(var_p)]
+    )
+    value = gaussian_kl_divergence([0.0], var_p, [shift], var_q)
+    assert value == pytest.approx(expected, rel=1e-12)
+    # Three independent coordinates, one of them extreme: the terms add.
+    value_3d = gaussian_kl_divergence(
+        [0.0, 1.0, 2.0], [var_p, 1.0, 3.0], [shift, 1.0, 2.0], [var_q, 1.0, 3.0]
+    )
+    assert value_3d == pytest.approx(expected, rel=1e-12)
