@@ -8,7 +8,7 @@ from ._approximations import APPROXIMATIONS, JS_APPROXIMATIONS
 from ._bounds import js_bounds, kl_bounds
 from ._divergence import LowPrecisionWarning, js_divergence, kl_divergence
 from ._montecarlo import MC_METHODS
-from ._validation import check_n_samples, unit_name
+from ._validation import check_flag, check_n_samples, unit_name
 
 _FUNCTIONS = {"kl": (kl_divergence, kl_bounds, APPROXIMATIONS)}
 _FUNCTIONS["js"] = (js_divergence, js_bounds, JS_APPROXIMATIONS)
@@ -167,6 +167,8 @@ class DivergenceDisplay:
             raise ValueError(
                 f"method must be a Monte Carlo method ({listed}); got {method!r}."
             )
+        approximations = check_flag(approximations, "approximations")
+        bounds = check_flag(bounds, "bounds")
         sizes = np.array([check_n_samples(n) for n in np.atleast_1d(n_samples)])
         if sizes.size == 0:
             raise ValueError("n_samples must be a non-empty sequence of integers.")

@@ -16,6 +16,7 @@ from ._gaussian import GaussianMixtureParams
 from ._models import as_density_pair, require_mixtures
 from ._montecarlo import MC_METHODS, estimate_sides, make_side, min_samples
 from ._validation import (
+    check_flag,
     check_method,
     check_n_jobs,
     check_n_samples,
@@ -189,8 +190,13 @@ def divergences_in_nats(
     return results
 
 
-def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
-    """Validate everything, then estimate; returns (value, se) in the unit."""
+def _estimate(
+    p, q, divergence, method, n_samples, base, random_state, n_jobs, return_std
+):
+    """Validate everything, then estimate; returns the value in the unit, with
+    its standard error if ``return_std``.
+    """
+    return_std = check_flag(return_std, "return_std")
     method = check_method(method, METHODS)
     name = "js" if divergence == "js_distance" else divergence
     check_method_for(method, {name})
@@ -202,7 +208,8 @@ def _estimate(p, q, divergence, method, n_samples, base, random_state, n_jobs):
     value, std_error = divergences_in_nats(
         density_p, density_q, {name}, method, n_samples, entropy, n_jobs
     )[name]
-    return in_unit(divergence, value, std_error, unit)
+    result = in_unit(divergence, value, std_error, unit)
+    return result if return_std else result[0]
 
 
 def in_unit(divergence, value, std_error, unit):
@@ -227,10 +234,6 @@ def _square_root(value, std_error):
     root = math.sqrt(value)
     cap = math.sqrt(std_error)
     return root, (min(std_error / (2 * root), cap) if root > 0 else cap)
-
-
-def _output(result, return_std):
-    return result if return_std else result[0]
 
 
 _PARAMETERS = """\
@@ -370,8 +373,9 @@ def kl_divergence(
     >>> kl_divergence(p, p, random_state=0)
     0.0
     """
-    result = _estimate(p, q, "kl", method, n_samples, base, random_state, n_jobs)
-    return _output(result, return_std)
+    return _estimate(
+        p, q, "kl", method, n_samples, base, random_state, n_jobs, return_std
+    )
 
 
 def js_divergence(
@@ -420,8 +424,9 @@ def js_divergence(
     >>> print(f"{{js:.3f}} bits")
     0.320 bits
     """
-    result = _estimate(p, q, "js", method, n_samples, base, random_state, n_jobs)
-    return _output(result, return_std)
+    return _estimate(
+        p, q, "js", method, n_samples, base, random_state, n_jobs, return_std
+    )
 
 
 def js_distance(
@@ -465,10 +470,9 @@ def js_distance(
     >>> print(f"{{js_distance(p, q, base=2, random_state=0):.3f}}")
     0.566
     """
-    result = _estimate(
-        p, q, "js_distance", method, n_samples, base, random_state, n_jobs
+    return _estimate(
+        p, q, "js_distance", method, n_samples, base, random_state, n_jobs, return_std
     )
-    return _output(result, return_std)
 
 
 for _function in (kl_divergence, js_divergence, js_distance):

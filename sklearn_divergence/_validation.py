@@ -22,6 +22,15 @@ def check_n_samples(n_samples):
     return check_count(n_samples, "n_samples", 2)
 
 
+def check_flag(value, name):
+    """A bool (or numpy bool). Strings such as "False" would count as True."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(
+            f"{name} must be True or False, got {type(value).__name__} {value!r}."
+        )
+    return bool(value)
+
+
 def check_fraction(value, name):
     """A real number strictly between 0 and 1."""
     if (

@@ -92,6 +92,9 @@ def test_plot_on_given_axes_and_bits():
         ({"method": "variational"}, "must be a Monte Carlo method"),
         ({"n_samples": []}, "non-empty"),
         ({"n_samples": [100, 1.5]}, "n_samples must be an integer"),
+        # A string is truthy: "no" drew the approximations.
+        ({"approximations": "no"}, "approximations must be True or False"),
+        ({"bounds": 0}, "bounds must be True or False, got int 0"),
     ],
 )
 def test_bad_input(kwargs, message):

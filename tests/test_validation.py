@@ -114,3 +114,19 @@ def test_kernel_that_cannot_be_sampled(blobs, models):
 def test_bad_random_state(random_state, models):
     with pytest.raises(ValueError, match="random_state must be None, an int"):
         kl_divergence(*models, random_state=random_state)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("flag", ["False", 2, 0, None, 1.0])
+def test_return_std_must_be_a_bool(function, models, flag):
+    # A truthy string or number returned a tuple where a float was expected.
+    with pytest.raises(ValueError, match="return_std must be True or False, got"):
+        function(*models, n_samples=256, return_std=flag)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_numpy_bools_are_flags(function, models):
+    options = dict(n_samples=256, random_state=0)
+    value, std_error = function(*models, return_std=np.True_, **options)
+    assert function(*models, return_std=np.False_, **options) == value
+    assert std_error > 0
