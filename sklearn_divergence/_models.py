@@ -121,6 +121,113 @@ def _check_finite(name, **arrays):
             raise ValueError(f"{name} has non-finite values in {label}.")
 
 
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+# Relative; float32 fits and factors computed another way stay well inside it.
+_CONSISTENCY_TOLERANCE = 1e-4
+
+
+def _precision_factor_shape(covariance_type, n_components, n_features):
+    return {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+
+
+def _checked_precision_factors(estimator, name, weights, means, factors):
+    """Check that a mixture's arrays agree with each other; return its precision
+    Cholesky factors with a positive diagonal.
+
+    Each check is O(K d^3) at most, small next to any estimate, and catches a
+    hand-edited or corrupted mixture before it gives a silent wrong value.
+    """
+    kind = estimator.covariance_type
+    if kind not in _COVARIANCE_TYPES:
+        raise ValueError(
+            f"{name}.covariance_type must be one of {_COVARIANCE_TYPES}, got {kind!r}."
+        )
+    if weights.ndim != 1 or means.ndim != 2 or means.shape[0] != weights.size:
+        raise ValueError(
+            f"{name}.weights_ has shape {weights.shape} and {name}.means_ "
+            f"{means.shape}; expected (n_components,) and (n_components, "
+            "n_features) with the same n_components."
+        )
+    expected = _precision_factor_shape(kind, *means.shape)
+    if factors.shape != expected:
+        raise ValueError(
+            f"{name}.precisions_cholesky_ has shape {factors.shape}; a "
+            f"'{kind}' mixture of {means.shape[0]} components in {means.shape[1]} "
+            f"features needs {expected}."
+        )
+    if kind in ("full", "tied"):
+        stack = factors if kind == "full" else factors[None]
+        # scikit-learn stores the upper factor U of precision = U U^T.
+        if np.any(np.tril(stack, k=-1)):
+            raise ValueError(
+                f"{name}.precisions_cholesky_ must be upper triangular, as "
+                "scikit-learn stores it; it has entries below the diagonal."
+            )
+        diagonal = np.diagonal(stack, axis1=1, axis2=2)
+    else:
+        stack, diagonal = factors, factors
+    if np.any(diagonal == 0):
+        raise ValueError(
+            f"{name}.precisions_cholesky_ has a zero on its diagonal: a singular "
+            "precision, that is an infinite variance."
+        )
+    # U D with D = diag(+-1) gives the same precision U D D U^T = U U^T; the
+    # log-determinant needs the factor with a positive diagonal.
+    signs = np.sign(diagonal)
+    if kind in ("full", "tied"):
+        stack = stack * signs[:, None, :]
+        factors = stack if kind == "full" else stack[0]
+    else:
+        factors = factors * signs
+    _check_covariances_match(estimator, name, kind, factors)
+    return factors
+
+
+def _check_covariances_match(estimator, name, kind, factors):
+    """covariances_, which ``sample`` uses, must be the inverse of the precision.
+
+    With Sigma = L L^T (L lower) the factor is U = L^-T, so diag(L) diag(U) = 1.
+    That product is exact up to a few eps however ill-conditioned Sigma is,
+    where a check of U^T Sigma U = I would lose cond(Sigma) eps.
+    """
+    covariances = getattr(estimator, "covariances_", None)
+    if covariances is None:
+        return
+    covariances = np.asarray(covariances, dtype=np.float64)
+    expected = factors.shape
+    if covariances.shape != expected:
+        raise ValueError(
+            f"{name}.covariances_ has shape {covariances.shape}; expected "
+            f"{expected}, as precisions_cholesky_."
+        )
+    if kind in ("full", "tied"):
+        stack = covariances if kind == "full" else covariances[None]
+        try:
+            lower = np.linalg.cholesky(stack)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"{name}.covariances_ is not positive definite, while "
+                f"{name}.precisions_cholesky_ is: the two must describe the same "
+                "mixture."
+            ) from None
+        factor_stack = factors if kind == "full" else factors[None]
+        products = np.diagonal(lower, axis1=1, axis2=2) * np.diagonal(
+            factor_stack, axis1=1, axis2=2
+        )
+    else:
+        products = np.sqrt(np.abs(covariances)) * factors * np.sign(covariances)
+    if not np.all(np.abs(products - 1) <= _CONSISTENCY_TOLERANCE):
+        raise ValueError(
+            f"{name}.covariances_ is not the inverse of the precision given by "
+            f"{name}.precisions_cholesky_: the two must describe the same mixture."
+        )
+
+
 def _from_gaussian_mixture(estimator, name):
     # For BayesianGaussianMixture, weights_, means_ and precisions_cholesky_
     # (computed from covariances_) are the plug-in density that sample() draws
@@ -140,6 +247,9 @@ def _from_gaussian_mixture(estimator, name):
         weights.sum(), 1.0, rtol=0, atol=tolerance
     ):
         raise ValueError(f"{name}.weights_ must be non-negative and sum to 1.")
+    precisions_cholesky = _checked_precision_factors(
+        estimator, name, weights, means, precisions_cholesky
+    )
     # A component of weight 0 adds nothing to the density, but its log-weight
     # of -inf turns stratified sums and matched pairs into NaN.
     kept = weights > 0

@@ -1,5 +1,7 @@
 """Bad input fails fast, with a message naming the argument."""
 
+import copy
+
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -11,6 +13,7 @@ from sklearn_divergence import (
     LowPrecisionWarning,
     js_distance,
     js_divergence,
+    kl_bounds,
     kl_divergence,
 )
 
@@ -130,3 +133,67 @@ def test_numpy_bools_are_flags(function, models):
     value, std_error = function(*models, return_std=np.True_, **options)
     assert function(*models, return_std=np.False_, **options) == value
     assert std_error > 0
+
+
+def _corrupted(model, attribute, change):
+    corrupted = copy.deepcopy(model)
+    setattr(corrupted, attribute, change(np.array(getattr(model, attribute))))
+    return corrupted
+
+
+def _set_entry(index, value):
+    def change(array):
+        array[index] = value
+        return array
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("attribute", "change", "message"),
+    [
+        (
+            "precisions_cholesky_",
+            lambda u: np.swapaxes(u, 1, 2),
+            "p.precisions_cholesky_ must be upper triangular",
+        ),
+        ("covariances_", lambda c: -c, "p.covariances_ is not positive definite"),
+        ("covariances_", lambda c: 2 * c, "p.covariances_ is not the inverse"),
+        ("weights_", lambda w: np.array([0.2, 0.3, 0.5]), r"p.weights_ has shape"),
+        ("means_", lambda m: m[:1], r"p.weights_ has shape \(2,\) and p.means_"),
+        (
+            "means_",
+            lambda m: m[:, :2],
+            r"p.precisions_cholesky_ has shape \(2, 3, 3\)",
+        ),
+        ("covariance_type", lambda t: "banana", "p.covariance_type must be one of"),
+        (
+            "precisions_cholesky_",
+            _set_entry((0, 1, 1), 0.0),
+            "p.precisions_cholesky_ has a zero on its diagonal",
+        ),
+    ],
+)
+def test_inconsistent_mixture(models, attribute, change, message):
+    # Each of these was used without a word, giving a wrong value or NaN.
+    p, q = models
+    corrupted = _corrupted(p, attribute, change)
+    for function in (kl_divergence, kl_bounds):
+        with pytest.raises(ValueError, match=message):
+            function(corrupted, q)
+
+
+def test_negated_cholesky_diagonal_is_the_same_mixture(models):
+    # U D with D = diag(+-1) is a valid factor of the same precision; it gave
+    # NaN in kl_bounds and the variational approximation.
+    p, q = models
+
+    def negate_second_column(u):
+        u[0, :, 1] *= -1
+        return u
+
+    flipped = _corrupted(p, "precisions_cholesky_", negate_second_column)
+    assert kl_bounds(flipped, q) == kl_bounds(p, q)
+    for method in ("variational", "rqmc"):
+        options = dict(method=method, n_samples=1024, random_state=0)
+        assert kl_divergence(flipped, q, **options) == kl_divergence(p, q, **options)
