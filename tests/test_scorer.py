@@ -116,7 +116,7 @@ def test_dimension_reducing_pipeline_uses_the_projected_reference(data):
     pipeline = make_pipeline(PCA(1), GaussianMixture(3, random_state=0)).fit(data)
     pca = pipeline[0]
     direction = pca.components_[0]
-    covariances = TRUTH.covariances_[:, None, None] * direction @ direction
+    covariances = TRUTH.covariances_[:, None, None] * (direction @ direction)
     projected = make_mixture(
         TRUTH.weights_,
         (TRUTH.means_ - pca.mean_) @ direction[:, None],
