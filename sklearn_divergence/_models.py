@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ._affine import affine_map, pull_back
@@ -93,6 +94,20 @@ def _require_methods(estimator, name, methods):
         raise TypeError(
             f"{name} must be a fitted density estimator such as GaussianMixture; "
             f"{type(estimator).__name__} has no {' or '.join(missing)} method."
+        )
+
+
+def _reject_non_density_estimator(estimator, name):
+    """A scikit-learn estimator whose tags give it another type (an outlier
+    detector's score_samples is a score, not a log-density) cannot pass."""
+    if not isinstance(estimator, BaseEstimator):
+        return
+    estimator_type = get_tags(estimator).estimator_type
+    if estimator_type not in (None, "density_estimator"):
+        raise TypeError(
+            f"{name} must be a fitted density estimator such as GaussianMixture; "
+            f"{type(estimator).__name__} has estimator_type {estimator_type!r} in "
+            "scikit-learn's tags, and its score_samples is not a log-density."
         )
 
 
@@ -318,6 +333,7 @@ def as_density(estimator, name, *, needs_sampling):
         if estimator.kernel == "tophat" and estimator.metric == "euclidean":
             return EstimatorDensity(estimator, name)
         return _from_kernel_density(estimator, name)
+    _reject_non_density_estimator(estimator, name)
     needed = ("sample", "score_samples") if needs_sampling else ("score_samples",)
     _require_methods(estimator, name, needed)
     _check_fitted(estimator, name)

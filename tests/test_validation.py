@@ -4,10 +4,15 @@ import copy
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import KernelDensity
+from sklearn.neighbors import KernelDensity, LocalOutlierFactor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import OneClassSVM
 
 from sklearn_divergence import (
     LowPrecisionWarning,
@@ -15,6 +20,7 @@ from sklearn_divergence import (
     js_divergence,
     kl_bounds,
     kl_divergence,
+    make_divergence_scorer,
 )
 
 FUNCTIONS = [kl_divergence, js_divergence, js_distance]
@@ -197,3 +203,26 @@ def test_negated_cholesky_diagonal_is_the_same_mixture(models):
     for method in ("variational", "rqmc"):
         options = dict(method=method, n_samples=1024, random_state=0)
         assert kl_divergence(flipped, q, **options) == kl_divergence(p, q, **options)
+
+
+@pytest.mark.parametrize(
+    "detector",
+    [
+        OneClassSVM(),
+        IsolationForest(random_state=0),
+        LocalOutlierFactor(novelty=True),
+        make_pipeline(StandardScaler(), OneClassSVM()),
+    ],
+    ids=["one_class_svm", "isolation_forest", "local_outlier_factor", "pipeline"],
+)
+def test_outlier_detectors_are_not_densities(models, blobs, detector):
+    # Their score_samples is a score, not a log-density: KL came out 0.0.
+    detector = clone(detector).fit(blobs[0])
+    p, _ = models
+    message = "q must be a fitted density estimator.*'outlier_detector'"
+    for function in FUNCTIONS:
+        with pytest.raises(TypeError, match=message):
+            function(p, detector, n_samples=256)
+    scorer = make_divergence_scorer(p, n_samples=256)
+    with pytest.raises(TypeError, match="'outlier_detector'"):
+        scorer(detector, blobs[0])
