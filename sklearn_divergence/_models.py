@@ -333,9 +333,9 @@ def as_density(estimator, name, *, needs_sampling):
         if estimator.kernel == "tophat" and estimator.metric == "euclidean":
             return EstimatorDensity(estimator, name)
         return _from_kernel_density(estimator, name)
-    _reject_non_density_estimator(estimator, name)
     needed = ("sample", "score_samples") if needs_sampling else ("score_samples",)
     _require_methods(estimator, name, needed)
+    _reject_non_density_estimator(estimator, name)
     _check_fitted(estimator, name)
     return EstimatorDensity(estimator, name)
 
