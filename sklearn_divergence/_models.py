@@ -4,6 +4,7 @@ Every check here runs before any sampling, so bad input fails fast and no
 user estimator is ever modified: fitted arrays are copied into new objects.
 """
 
+import contextlib
 import copy
 import inspect
 import numbers
@@ -150,6 +151,11 @@ def _precision_factor_shape(covariance_type, n_components, n_features):
     }[covariance_type]
 
 
+def _as_stack(array, kind):
+    """A 'tied' mixture's single matrix as a stack of one, like 'full'."""
+    return array if kind == "full" else array[None]
+
+
 def _checked_precision_factors(estimator, name, weights, means, factors):
     """Check that a mixture's arrays agree with each other; return its precision
     Cholesky factors with a positive diagonal.
@@ -175,8 +181,9 @@ def _checked_precision_factors(estimator, name, weights, means, factors):
             f"'{kind}' mixture of {means.shape[0]} components in {means.shape[1]} "
             f"features needs {expected}."
         )
-    if kind in ("full", "tied"):
-        stack = factors if kind == "full" else factors[None]
+    matrices = kind in ("full", "tied")
+    if matrices:
+        stack = _as_stack(factors, kind)
         # scikit-learn stores the upper factor U of precision = U U^T.
         if np.any(np.tril(stack, k=-1)):
             raise ValueError(
@@ -185,7 +192,7 @@ def _checked_precision_factors(estimator, name, weights, means, factors):
             )
         diagonal = np.diagonal(stack, axis1=1, axis2=2)
     else:
-        stack, diagonal = factors, factors
+        diagonal = factors
     if np.any(diagonal == 0):
         raise ValueError(
             f"{name}.precisions_cholesky_ has a zero on its diagonal: a singular "
@@ -194,49 +201,48 @@ def _checked_precision_factors(estimator, name, weights, means, factors):
     # U D with D = diag(+-1) gives the same precision U D D U^T = U U^T; the
     # log-determinant needs the factor with a positive diagonal.
     signs = np.sign(diagonal)
-    if kind in ("full", "tied"):
-        stack = stack * signs[:, None, :]
-        factors = stack if kind == "full" else stack[0]
-    else:
-        factors = factors * signs
-    _check_covariances_match(estimator, name, kind, factors)
+    factors = (
+        (stack * signs[:, None, :]).reshape(factors.shape)
+        if matrices
+        else (factors * signs)
+    )
+    _check_covariances_match(estimator, name, kind, expected, diagonal * signs)
     return factors
 
 
-def _check_covariances_match(estimator, name, kind, factors):
+def _check_covariances_match(estimator, name, kind, shape, factor_diagonal):
     """covariances_, which ``sample`` uses, must be the inverse of the precision.
 
-    With Sigma = L L^T (L lower) the factor is U = L^-T, so diag(L) diag(U) = 1.
-    That product is exact up to a few eps however ill-conditioned Sigma is,
-    where a check of U^T Sigma U = I would lose cond(Sigma) eps.
+    With Sigma = L L^T (L lower) the precision factor is U = L^-T, so
+    diag(L) diag(U) = 1, to a few eps however ill-conditioned Sigma is (a
+    check of U^T Sigma U = I would lose cond(Sigma) eps). It is a cheap
+    necessary condition, and catches a covariance that was changed by hand.
     """
     covariances = getattr(estimator, "covariances_", None)
     if covariances is None:
         return
     covariances = np.asarray(covariances, dtype=np.float64)
-    expected = factors.shape
-    if covariances.shape != expected:
+    if covariances.shape != shape:
         raise ValueError(
             f"{name}.covariances_ has shape {covariances.shape}; expected "
-            f"{expected}, as precisions_cholesky_."
+            f"{shape}, as precisions_cholesky_."
         )
+    covariance_diagonal = None
     if kind in ("full", "tied"):
-        stack = covariances if kind == "full" else covariances[None]
-        try:
-            lower = np.linalg.cholesky(stack)
-        except np.linalg.LinAlgError:
-            raise ValueError(
-                f"{name}.covariances_ is not positive definite, while "
-                f"{name}.precisions_cholesky_ is: the two must describe the same "
-                "mixture."
-            ) from None
-        factor_stack = factors if kind == "full" else factors[None]
-        products = np.diagonal(lower, axis1=1, axis2=2) * np.diagonal(
-            factor_stack, axis1=1, axis2=2
+        with contextlib.suppress(np.linalg.LinAlgError):
+            lower = np.linalg.cholesky(_as_stack(covariances, kind))
+            covariance_diagonal = np.diagonal(lower, axis1=1, axis2=2)
+    elif np.all(covariances > 0):
+        covariance_diagonal = np.sqrt(covariances)
+    if covariance_diagonal is None:
+        raise ValueError(
+            f"{name}.covariances_ is not positive definite, while "
+            f"{name}.precisions_cholesky_ is: the two must describe the same "
+            "mixture."
         )
-    else:
-        products = np.sqrt(np.abs(covariances)) * factors * np.sign(covariances)
-    if not np.all(np.abs(products - 1) <= _CONSISTENCY_TOLERANCE):
+    if not np.all(
+        np.abs(covariance_diagonal * factor_diagonal - 1) <= _CONSISTENCY_TOLERANCE
+    ):
         raise ValueError(
             f"{name}.covariances_ is not the inverse of the precision given by "
             f"{name}.precisions_cholesky_: the two must describe the same mixture."
