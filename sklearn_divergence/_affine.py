@@ -96,7 +96,9 @@ def affine_map(transformer, name):
     checks *= np.array(_PROBE_SCALES)[:, None]
     probes = np.vstack([np.zeros(n_features), np.eye(n_features), checks])
     try:
-        with warnings.catch_warnings():
+        # A non-linear map such as exp may overflow at the far probes: that
+        # is the answer sought, not a warning for the user.
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
             # Pipelines fitted on data frames warn about plain arrays.
             warnings.filterwarnings("ignore", message="X does not have valid feature")
             images = transformer.transform(probes)
@@ -113,6 +115,8 @@ def affine_map(transformer, name):
             f"The transformers of {name} returned shape {images.shape} for "
             f"{probes.shape[0]} rows; expected a 2-D array with a row per input."
         )
+    if not np.all(np.isfinite(images)):
+        raise _not_affine(name)
     offset = images[0]
     matrix = (images[1 : n_features + 1] - offset).T
     expected = checks @ matrix.T + offset
@@ -120,13 +124,17 @@ def affine_map(transformer, name):
     if not np.allclose(
         images[n_features + 1 :], expected, rtol=_AFFINE_RTOL, atol=_AFFINE_RTOL * scale
     ):
-        raise ValueError(
-            f"The transformers of {name} are not affine (z = A x + b), so the "
-            "density of the pipeline's final step cannot be mapped exactly "
-            "between the input space and the transformed space. Use affine "
-            "transformers such as StandardScaler, MinMaxScaler or PCA."
-        )
+        raise _not_affine(name)
     return AffineMap(matrix, offset)
+
+
+def _not_affine(name):
+    return ValueError(
+        f"The transformers of {name} are not affine (z = A x + b), so the "
+        "density of the pipeline's final step cannot be mapped exactly "
+        "between the input space and the transformed space. Use affine "
+        "transformers such as StandardScaler, MinMaxScaler or PCA."
+    )
 
 
 def _shares_one_covariance(mixture):

@@ -247,3 +247,13 @@ def test_search_fitted_without_refit(correlated):
     ).fit(correlated)
     with pytest.raises(ValueError, match="refit=False"):
         kl_divergence(search, search)
+
+
+def test_overflowing_transformer_is_not_affine():
+    # exp overflows at the far probes: the infinite images once made the
+    # tolerance of the affinity check infinite, and exp passed as affine.
+    X = np.random.default_rng(0).standard_normal((300, 2))
+    pipeline = make_pipeline(FunctionTransformer(np.exp), GaussianMixture(1))
+    pipeline.fit(X)
+    with pytest.raises(ValueError, match="transformers of p are not affine"):
+        kl_divergence(pipeline, GaussianMixture(1).fit(X))

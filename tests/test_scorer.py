@@ -15,7 +15,11 @@ from sklearn.model_selection import (
 )
 from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import QuantileTransformer, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    QuantileTransformer,
+    StandardScaler,
+)
 
 from sklearn_divergence import (
     js_distance,
@@ -207,5 +211,11 @@ def test_bad_scored_estimators(data):
     ).fit(data)
     with pytest.raises(ValueError, match="not affine"):
         scorer(non_affine, data)
+    # exp overflows at the far probes, which once passed it as affine.
+    exponential = make_pipeline(
+        FunctionTransformer(np.exp), GaussianMixture(1, random_state=0)
+    ).fit(data)
+    with pytest.raises(ValueError, match="not affine"):
+        scorer(exponential, data)
     # With reference data instead, any transformer works.
     assert make_divergence_scorer(data[:500], n_samples=4096)(non_affine, data) < 0
