@@ -6,14 +6,10 @@ from ._closed_form import gaussian_kl_divergence
 from ._config import config_context, get_config, set_config
 from ._diagnostics import DegenerateFitWarning
 from ._display import DivergenceDisplay
-from ._divergence import (
-    LowPrecisionWarning,
-    js_distance,
-    js_divergence,
-    kl_divergence,
-)
+from ._divergence import js_distance, js_divergence, kl_divergence
 from ._estimator import GMMDivergence
 from ._permutation import DivergenceTestResult, divergence_test
+from ._request import LowPrecisionWarning
 from ._scorer import make_divergence_scorer
 
 __version__ = "0.1.0"

@@ -6,9 +6,11 @@ import numpy as np
 
 from ._approximations import APPROXIMATIONS, JS_APPROXIMATIONS
 from ._bounds import js_bounds, kl_bounds
-from ._divergence import LowPrecisionWarning, js_divergence, kl_divergence
+from ._divergence import js_divergence, kl_divergence
+from ._models import as_density_pair, require_mixtures
 from ._montecarlo import MC_METHODS
-from ._validation import check_flag, check_n_samples, unit_name
+from ._request import LowPrecisionWarning, check_density_for_method, validate_params
+from ._validation import check_n_samples, unit_name
 
 _FUNCTIONS = {"kl": (kl_divergence, kl_bounds, APPROXIMATIONS)}
 _FUNCTIONS["js"] = (js_divergence, js_bounds, JS_APPROXIMATIONS)
@@ -29,6 +31,15 @@ def _import_pyplot():
             '[plot]"`.'
         ) from error
     return plt
+
+
+def _check_axes(ax):
+    """None or something that draws like a matplotlib Axes."""
+    drawing = ("plot", "fill_between", "axhspan", "axhline", "set_xscale", "legend")
+    if ax is not None and not all(callable(getattr(ax, m, None)) for m in drawing):
+        raise TypeError(
+            f"ax must be a matplotlib Axes or None, got {type(ax).__name__} {ax!r}."
+        )
 
 
 class DivergenceDisplay:
@@ -160,19 +171,37 @@ class DivergenceDisplay:
         display : DivergenceDisplay
             With the values and the drawn artists.
         """
-        if divergence not in _FUNCTIONS:
-            raise ValueError(f"divergence must be 'kl' or 'js'; got {divergence!r}.")
-        if method not in _SAMPLING_METHODS:
-            listed = ", ".join(repr(m) for m in _SAMPLING_METHODS)
-            raise ValueError(
-                f"method must be a Monte Carlo method ({listed}); got {method!r}."
-            )
-        approximations = check_flag(approximations, "approximations")
-        bounds = check_flag(bounds, "bounds")
+        valid = validate_params(
+            {
+                "divergence": divergence,
+                "method": method,
+                "approximations": approximations,
+                "bounds": bounds,
+                "base": base,
+                "n_jobs": n_jobs,
+            },
+            choices={"divergence": tuple(_FUNCTIONS), "method": _SAMPLING_METHODS},
+        )
         sizes = np.array([check_n_samples(n) for n in np.atleast_1d(n_samples)])
         if sizes.size == 0:
             raise ValueError("n_samples must be a non-empty sequence of integers.")
+        _check_axes(ax)
         _import_pyplot()  # fail before any work if it cannot be drawn
+        # Everything that can fail is checked before the first estimate.
+        densities = as_density_pair(p, q, sample_q=divergence == "js")
+        if valid.approximations or valid.bounds:
+            require_mixtures(
+                "approximations=True or bounds=True",
+                **dict(zip("pq", densities, strict=True)),
+            )
+        for name, density in zip("pq", densities, strict=True):
+            check_density_for_method(
+                method,
+                density,
+                name,
+                int(sizes.min()),
+                sampled=name == "p" or divergence == "js",
+            )
         estimate, bound_function, methods = _FUNCTIONS[divergence]
         options = {"base": base, "random_state": random_state, "n_jobs": n_jobs}
         with warnings.catch_warnings():
@@ -188,7 +217,7 @@ class DivergenceDisplay:
             )
         reference_values = (
             {m: estimate(p, q, method=m, base=base) for m in methods}
-            if approximations
+            if valid.approximations
             else None
         )
         unit = unit_name(base)
@@ -198,7 +227,7 @@ class DivergenceDisplay:
             std_errors=results[:, 1],
             divergence=divergence,
             approximations=reference_values,
-            bounds=bound_function(p, q, base=base) if bounds else None,
+            bounds=bound_function(p, q, base=base) if valid.bounds else None,
             unit=unit,
         )
         return display.plot(ax=ax)

@@ -1,239 +1,32 @@
 """Public KL and JS divergences between fitted density estimators."""
 
-import math
-import warnings
-
-import numpy as np
-
-from ._approximations import (
-    APPROXIMATIONS,
-    JS_APPROXIMATIONS,
-    approximate_js,
-    approximate_kl,
-)
-from ._closed_form import kl_from_cholesky
-from ._gaussian import GaussianMixtureParams
-from ._models import as_density_pair, require_mixtures
-from ._montecarlo import MC_METHODS, estimate_sides, make_side, min_samples
-from ._validation import (
-    check_flag,
-    check_method,
-    check_n_jobs,
-    check_n_samples,
-    log_base,
-    seed_entropy,
+from ._models import as_density_pair
+from ._request import (
+    divergences_in_nats,
+    estimated,
+    in_unit,
+    validate_params,
 )
 
-METHODS = ("auto", "closed", *MC_METHODS, *APPROXIMATIONS)
 
-_LOG_2 = math.log(2.0)
-# A standard error above this fraction of the value triggers a warning.
-_LOW_PRECISION = 0.1
-
-
-class LowPrecisionWarning(UserWarning):
-    """A Monte Carlo estimate whose standard error is over 10% of its value."""
-
-
-def _side_method(method, density, name, n_samples):
-    """Resolve the method for sampling ``density``; fail before any work."""
-    if not isinstance(density, GaussianMixtureParams):
-        if method in ("stratified", "rqmc"):
-            raise ValueError(
-                f"method={method!r} needs {name} to be a Gaussian mixture "
-                "(GaussianMixture, BayesianGaussianMixture or KernelDensity with "
-                f"kernel='gaussian'); use method='mc' for {name}."
-            )
-        return "mc"
-    if method == "auto":
-        feasible = [
-            m
-            for m in ("rqmc", "stratified")
-            if n_samples >= min_samples(m, density.n_components)
-        ]
-        return feasible[0] if feasible else "mc"
-    needed = min_samples(method, density.n_components)
-    if n_samples < needed:
-        raise ValueError(
-            f"method={method!r} needs n_samples >= {needed} for {name} with "
-            f"{density.n_components} components; got n_samples={n_samples}."
-        )
-    return method
-
-
-def _is_single_gaussian(density):
-    return isinstance(density, GaussianMixtureParams) and density.n_components == 1
-
-
-def check_density_for_method(method, density, name, n_samples, *, sampled):
-    """Raise, before any work, if ``method`` cannot be used with ``density``.
-
-    ``sampled`` says whether points are drawn from ``density``.
-    """
-    if method in APPROXIMATIONS:
-        require_mixtures(f"method={method!r}", **{name: density})
-    elif method == "closed" and not _is_single_gaussian(density):
-        components = getattr(density, "n_components", "an unknown number of")
-        raise ValueError(
-            "method='closed' needs both models to be single Gaussians "
-            f"(n_components=1); {name} has {components} components."
-        )
-    elif sampled:
-        _side_method(method, density, name, n_samples)
-
-
-def _closed_form_kl(density_p, density_q):
-    L_p, L_q = density_p.covariance_cholesky(0), density_q.covariance_cholesky(0)
-    return kl_from_cholesky(density_p.means[0], L_p, density_q.means[0], L_q)
-
-
-def check_method_for(method, divergences):
-    """Raise unless ``method`` can compute every one of ``divergences``."""
-    if divergences <= {"kl", "kl_reverse"}:
-        return
-    if method == "closed":
-        raise ValueError(
-            "There is no closed form for the Jensen-Shannon divergence between "
-            "Gaussians; use method='rqmc' (or 'auto')."
-        )
-    if method in APPROXIMATIONS and method not in JS_APPROXIMATIONS:
-        raise ValueError(
-            f"method={method!r} is not available for the Jensen-Shannon "
-            "divergence: it matches each component of P to itself in (P + Q) / 2 "
-            "and always gives log 2. Valid approximations for JS are "
-            f"{', '.join(repr(m) for m in JS_APPROXIMATIONS)}."
-        )
-
-
-# The KL that the integrand "kl" gives on each side: sampling P gives KL(P || Q).
-_KL_OF_SIDE = {"p": "kl", "q": "kl_reverse"}
-
-
-def divergences_in_nats(
-    density_p,
-    density_q,
-    divergences,
-    method,
-    n_samples,
-    entropy,
-    n_jobs,
-    names=("p", "q"),
-    *,
-    warn=True,
-):
-    """Estimate several of 'kl', 'kl_reverse' and 'js' in one pass per side.
-
-    The arguments must be validated already, except for the fit between the
-    method and the densities; ``names`` name the densities in errors. Returns
-    {name: (value, std_error)} in nats, not yet clipped to the valid range.
-    ``warn=False`` leaves out the LowPrecisionWarning, for callers whose
-    estimates are replicates of a resampling scheme.
-    """
-    sampled = {"p": bool(divergences - {"kl_reverse"}), "q": divergences != {"kl"}}
-    for key, density, name in zip("pq", (density_p, density_q), names, strict=True):
-        check_density_for_method(method, density, name, n_samples, sampled=sampled[key])
-    pairs = {"kl": (density_p, density_q), "kl_reverse": (density_q, density_p)}
-    if method in APPROXIMATIONS:
-        return {
-            name: (
-                approximate_js(density_p, density_q, method)
-                if name == "js"
-                else approximate_kl(*pairs[name], method),
-                0.0,
-            )
-            for name in divergences
-        }
-    results = {}
-    both_single = _is_single_gaussian(density_p) and _is_single_gaussian(density_q)
-    if method == "closed" or (method == "auto" and both_single):
-        results = {
-            name: (_closed_form_kl(*pairs[name]), 0.0) for name in divergences - {"js"}
-        }
-
-    sides = []
-    for key, name, (sampled, other) in zip(
-        "pq", names, (pairs["kl"], pairs["kl_reverse"]), strict=True
-    ):
-        integrands = tuple(
-            integrand
-            for integrand, divergence in (("kl", _KL_OF_SIDE[key]), ("js", "js"))
-            if divergence in divergences and divergence not in results
-        )
-        if integrands:
-            side_method = _side_method(method, sampled, name, n_samples)
-            sides.append(
-                make_side(key, sampled, other, integrands, side_method, n_samples)
-            )
-    estimates = {}
-    for side, (values, std_errors) in zip(
-        sides, estimate_sides(sides, entropy, n_jobs), strict=True
-    ):
-        for integrand, value, std_error in zip(
-            side.integrands, values, std_errors, strict=True
-        ):
-            estimates[side.key, integrand] = value, std_error
-    for key, name in _KL_OF_SIDE.items():
-        if (key, "kl") in estimates:
-            results[name] = estimates[key, "kl"]
-    if "js" in divergences:
-        (value_p, se_p), (value_q, se_q) = estimates["p", "js"], estimates["q", "js"]
-        results["js"] = 0.5 * (value_p + value_q), 0.5 * np.hypot(se_p, se_q)
-    for name, (value, std_error) in results.items():
-        if warn and std_error > _LOW_PRECISION * abs(value):
-            warnings.warn(
-                f"The standard error of {name} ({std_error:.2g} nats) is more than "
-                f"{_LOW_PRECISION:.0%} of its value ({value:.2g} nats); increase "
-                "n_samples for a more precise estimate.",
-                LowPrecisionWarning,
-                stacklevel=3,
-            )
-    return results
-
-
-def _estimate(
-    p, q, divergence, method, n_samples, base, random_state, n_jobs, return_std
-):
+def _estimate(p, q, divergence, **params):
     """Validate everything, then estimate; returns the value in the unit, with
     its standard error if ``return_std``.
     """
-    return_std = check_flag(return_std, "return_std")
-    method = check_method(method, METHODS)
-    name = "js" if divergence == "js_distance" else divergence
-    check_method_for(method, {name})
-    n_samples = check_n_samples(n_samples)
-    unit = log_base(base)
-    check_n_jobs(n_jobs)
+    valid = validate_params({"divergence": divergence, **params})
+    name = estimated(divergence)
     density_p, density_q = as_density_pair(p, q, sample_q=name == "js")
-    entropy = seed_entropy(random_state)
     value, std_error = divergences_in_nats(
-        density_p, density_q, {name}, method, n_samples, entropy, n_jobs
+        density_p,
+        density_q,
+        {name},
+        valid.method,
+        valid.n_samples,
+        valid.random_state,
+        valid.n_jobs,
     )[name]
-    result = in_unit(divergence, value, std_error, unit)
-    return result if return_std else result[0]
-
-
-def in_unit(divergence, value, std_error, unit):
-    """Clip a value in nats to its valid range and convert it to the unit.
-
-    Returns Python floats.
-    """
-    value, std_error = float(value), float(std_error)
-    if divergence in _KL_OF_SIDE.values():
-        return max(value, 0.0) / unit, std_error / unit
-    value = min(max(value, 0.0), _LOG_2)
-    if divergence == "js_distance":
-        return _square_root(value / unit, std_error / unit)
-    return value / unit, std_error / unit
-
-
-def _square_root(value, std_error):
-    """sqrt of an estimate with its delta-method standard error se / (2 sqrt v).
-
-    Near 0 the delta method blows up; sqrt(v + se) - sqrt(v) <= sqrt(se) caps it.
-    """
-    root = math.sqrt(value)
-    cap = math.sqrt(std_error)
-    return root, (min(std_error / (2 * root), cap) if root > 0 else cap)
+    result = in_unit(divergence, value, std_error, valid.base)
+    return result if valid.return_std else result[0]
 
 
 _PARAMETERS = """\
@@ -374,7 +167,15 @@ def kl_divergence(
     0.0
     """
     return _estimate(
-        p, q, "kl", method, n_samples, base, random_state, n_jobs, return_std
+        p,
+        q,
+        "kl",
+        method=method,
+        n_samples=n_samples,
+        base=base,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        return_std=return_std,
     )
 
 
@@ -425,7 +226,15 @@ def js_divergence(
     0.320 bits
     """
     return _estimate(
-        p, q, "js", method, n_samples, base, random_state, n_jobs, return_std
+        p,
+        q,
+        "js",
+        method=method,
+        n_samples=n_samples,
+        base=base,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        return_std=return_std,
     )
 
 
@@ -471,7 +280,15 @@ def js_distance(
     0.566
     """
     return _estimate(
-        p, q, "js_distance", method, n_samples, base, random_state, n_jobs, return_std
+        p,
+        q,
+        "js_distance",
+        method=method,
+        n_samples=n_samples,
+        base=base,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        return_std=return_std,
     )
 
 

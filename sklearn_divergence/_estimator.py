@@ -9,32 +9,27 @@ from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted
 
 from ._diagnostics import warn_if_degenerate
-from ._divergence import (
-    METHODS,
-    check_density_for_method,
-    check_method_for,
-    divergences_in_nats,
-    in_unit,
-)
 from ._fitting import fit_seed, refit, seeded, warm_started
 from ._models import as_density, check_density_estimator, check_same_features
-from ._resampling import DivergenceRequest, basic_interval, bootstrap_divergences
-from ._selection import fit_by_bic
-from ._validation import (
-    check_count,
-    check_data,
-    check_fraction,
-    check_method,
-    check_n_jobs,
-    check_n_samples,
-    is_estimator,
-    log_base,
-    seed_entropy,
+from ._request import (
+    DIVERGENCES,
+    DivergenceRequest,
+    check_density_for_method,
+    divergences_in_nats,
+    estimated,
+    in_unit,
+    validate_params,
 )
+from ._resampling import basic_interval, bootstrap_divergences
+from ._selection import fit_by_bic
+from ._validation import check_data, check_same_feature_names, is_estimator
 
-_DIVERGENCES = {"kl", "kl_reverse", "js"}
-# Each reported attribute and the estimated divergence it comes from.
-_REPORTED = {"kl": "kl", "kl_reverse": "kl_reverse", "js": "js", "js_distance": "js"}
+_DIVERGENCES = {estimated(name) for name in DIVERGENCES}
+# What fit's P and Q may be: two samples, not features and a target.
+_ACCEPTED = (
+    "a fitted density estimator or data of shape (n_samples, n_features) (fit "
+    "takes two data sets, not features and a target)"
+)
 
 
 class _DataShape(NamedTuple):
@@ -133,6 +128,10 @@ class GMMDivergence(BaseEstimator):
         (the same objects, never modified), or the models fitted on the data.
     n_features_in_ : int
         Number of features of P and Q.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when P or Q is a data frame with string column
+        names or a model fitted on one. When both carry names they must be
+        the same, in the same order.
 
     See Also
     --------
@@ -232,14 +231,11 @@ n_features)
         self : GMMDivergence
             The fitted instance.
         """
-        method = check_method(self.method, METHODS)
-        check_method_for(method, _DIVERGENCES)
-        n_samples = check_n_samples(self.n_samples)
-        unit = log_base(self.base)
-        n_jobs = check_n_jobs(self.n_jobs)
-        n_bootstrap = check_count(self.n_bootstrap, "n_bootstrap", 0)
-        check_fraction(self.confidence_level, "confidence_level")
-        entropy = seed_entropy(self.random_state)
+        params = self.get_params(deep=False)
+        del params["estimator"]  # checked against the data below
+        valid = validate_params(params, divergences=_DIVERGENCES)
+        method, n_samples, n_jobs = valid.method, valid.n_samples, valid.n_jobs
+        unit, entropy, n_bootstrap = valid.base, valid.random_state, valid.n_bootstrap
         # Fitted models are validated, and data checked, before any model is
         # fitted: bad input fails fast.
         names, inputs = ("P", "Q"), (P, Q)
@@ -249,10 +245,11 @@ n_features)
                 density = as_density(obj, name, needs_sampling=True)
                 check_density_for_method(method, density, name, n_samples, sampled=True)
             else:
-                data[name] = check_data(obj, name)
+                data[name] = check_data(obj, name, _ACCEPTED)
                 density = _DataShape(data[name].shape[1])
             densities.append(density)
         check_same_features(*densities, names)
+        feature_names = check_same_feature_names(P, Q, names)
         check_density_estimator(
             self.estimator, min((X.shape[0] for X in data.values()), default=None)
         )
@@ -286,8 +283,12 @@ n_features)
         )
         self.estimator_p_, self.estimator_q_ = models
         self.n_features_in_ = density_p.n_features
-        for name, estimated in _REPORTED.items():
-            value, std_error = in_unit(name, *results[estimated], unit)
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_  # from an earlier fit on a data frame
+        for name in DIVERGENCES:
+            value, std_error = in_unit(name, *results[estimated(name)], unit)
             setattr(self, f"{name}_", value)
             setattr(self, f"{name}_std_error_", std_error)
         if n_bootstrap:
@@ -321,9 +322,12 @@ n_features)
         """Bootstrap distributions and basic intervals from the replicates."""
         self.bootstrap_distribution_ = {
             name: np.array(
-                [in_unit(name, *result[estimated], unit)[0] for result in replicates]
+                [
+                    in_unit(name, *result[estimated(name)], unit)[0]
+                    for result in replicates
+                ]
             )
-            for name, estimated in _REPORTED.items()
+            for name in DIVERGENCES
         }
         upper = {"kl": math.inf, "kl_reverse": math.inf, "js": math.log(2) / unit}
         for name in upper:

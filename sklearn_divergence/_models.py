@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._affine import affine_map, pull_back
 from ._gaussian import GaussianMixtureParams
+from ._validation import check_same_feature_names
 
 
 class EstimatorDensity:
@@ -106,7 +107,7 @@ def _reject_non_density_estimator(estimator, name):
     estimator_type = get_tags(estimator).estimator_type
     if estimator_type not in (None, "density_estimator"):
         raise TypeError(
-            f"{name} must be a fitted density estimator such as GaussianMixture; "
+            f"{name} must be a density estimator such as GaussianMixture; "
             f"{type(estimator).__name__} has estimator_type {estimator_type!r} in "
             "scikit-learn's tags, and its score_samples is not a log-density."
         )
@@ -392,7 +393,8 @@ def check_same_features(density_p, density_q, names):
 
 
 def as_density_pair(p, q, *, sample_q):
-    """Both densities, validated, with matching numbers of features."""
+    """Both densities, validated, with matching numbers and names of features."""
+    check_same_feature_names(p, q, ("p", "q"))
     density_p = as_density(p, "p", needs_sampling=True)
     density_q = as_density(q, "q", needs_sampling=sample_q)
     check_same_features(density_p, density_q, ("p", "q"))
@@ -416,9 +418,9 @@ def check_density_estimator(estimator, n_rows):
     if estimator is None:
         return
     if not hasattr(estimator, "fit"):
-        raise ValueError(
+        raise TypeError(
             "estimator must be None or a density estimator with a fit method, got "
-            f"{type(estimator).__name__}."
+            f"{type(estimator).__name__} {estimator!r}."
         )
     # An unfitted search (GridSearchCV and the like) will fit its estimator.
     if hasattr(estimator, "param_grid") or hasattr(estimator, "param_distributions"):
@@ -426,10 +428,11 @@ def check_density_estimator(estimator, n_rows):
     final = split_pipeline(estimator, "estimator")[1]
     missing = [m for m in ("sample", "score_samples") if not hasattr(final, m)]
     if missing:
-        raise ValueError(
-            "estimator must be a density estimator (or a pipeline ending in one); "
-            f"{type(final).__name__} has no {' or '.join(missing)} method."
+        raise TypeError(
+            "estimator must be None or a density estimator (or a pipeline ending "
+            f"in one); {type(final).__name__} has no {' or '.join(missing)} method."
         )
+    _reject_non_density_estimator(final, "estimator")
     n_components = getattr(final, "n_components", None)
     if (
         n_rows is not None

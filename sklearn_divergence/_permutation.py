@@ -7,21 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._diagnostics import warn_if_degenerate
-from ._divergence import METHODS, check_method_for, in_unit
 from ._fitting import fit_seed, refit, seeded, warm_started
 from ._models import check_density_estimator
-from ._resampling import DivergenceRequest, permuted_divergences
+from ._request import DivergenceRequest, estimated, in_unit, validate_params
+from ._resampling import permuted_divergences
 from ._selection import fit_by_bic
-from ._validation import (
-    check_count,
-    check_data,
-    check_method,
-    check_n_jobs,
-    check_n_samples,
-    is_estimator,
-    log_base,
-    seed_entropy,
-)
+from ._validation import check_data, check_same_feature_names, is_estimator
 
 TEST_DIVERGENCES = ("js", "js_distance", "kl", "kl_reverse")
 # Relative tolerance for ties between the statistic and the null distribution,
@@ -75,6 +66,7 @@ def _check_test_data(X_p, X_q):
                 "data themselves: it refits the model on random splits of the "
                 f"pooled rows. Pass the rows that {name}'s model was fitted on."
             )
+    check_same_feature_names(X_p, X_q, ("X_p", "X_q"))
     X_p, X_q = check_data(X_p, "X_p"), check_data(X_q, "X_q")
     if X_p.shape[1] != X_q.shape[1]:
         raise ValueError(
@@ -246,20 +238,24 @@ def divergence_test(
     >>> print(f"debiased: {result.statistic_debiased:.4f} nats")
     debiased: 0.0281 nats
     """
-    if divergence not in TEST_DIVERGENCES:
-        listed = ", ".join(repr(name) for name in TEST_DIVERGENCES)
-        raise ValueError(f"divergence must be one of {listed}; got {divergence!r}.")
+    valid = validate_params(
+        {
+            "divergence": divergence,
+            "n_permutations": n_permutations,
+            "method": method,
+            "n_samples": n_samples,
+            "base": base,
+            "random_state": random_state,
+            "n_jobs": n_jobs,
+        },
+        choices={"divergence": TEST_DIVERGENCES},
+    )
     X_p, X_q = _check_test_data(X_p, X_q)
-    n_permutations = check_count(n_permutations, "n_permutations", 1)
-    method = check_method(method, METHODS)
-    name = "js" if divergence == "js_distance" else divergence
-    check_method_for(method, {name})
-    n_samples = check_n_samples(n_samples)
-    unit = log_base(base)
-    n_jobs = check_n_jobs(n_jobs)
     n_p, n_q = X_p.shape[0], X_q.shape[0]
     check_density_estimator(estimator, min(n_p, n_q))
-    entropy = seed_entropy(random_state)
+    name, method, n_samples = estimated(divergence), valid.method, valid.n_samples
+    unit, entropy, n_jobs = valid.base, valid.random_state, valid.n_jobs
+    n_permutations = valid.n_permutations
 
     pooled = np.vstack([X_p, X_q])
     if estimator is None:

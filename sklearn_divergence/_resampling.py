@@ -11,40 +11,13 @@ bit-identical for any ``n_jobs`` and joblib backend.
 
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.parallel import delayed
 
 from ._config import run_tasks
-from ._divergence import divergences_in_nats
 from ._fitting import BOOTSTRAP_STREAM, PERMUTATION_STREAM, refit, single_threaded
-from ._models import as_density
-
-
-@dataclass(frozen=True)
-class DivergenceRequest:
-    """What to estimate between each pair of fitted models, and how."""
-
-    divergences: frozenset  # of 'kl', 'kl_reverse', 'js'
-    method: str
-    n_samples: int
-    entropy: object  # seeds the Monte Carlo streams, the same for every replicate
-
-    def between(self, model_p, model_q, names=("P", "Q"), *, warn=False):
-        """{divergence: (value, std_error)} in nats between two fitted models."""
-        return divergences_in_nats(
-            as_density(model_p, names[0], needs_sampling=True),
-            as_density(model_q, names[1], needs_sampling=True),
-            self.divergences,
-            self.method,
-            self.n_samples,
-            self.entropy,
-            1,
-            names,
-            warn=warn,
-        )
 
 
 def replicate_rng(entropy, stream, index):

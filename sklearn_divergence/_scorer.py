@@ -1,27 +1,25 @@
 """A scorer for model selection: minus the divergence to a reference density."""
 
 from ._affine import affine_map, push_forward
-from ._divergence import (
-    METHODS,
-    check_density_for_method,
-    check_method_for,
-    divergences_in_nats,
-    in_unit,
-)
 from ._fitting import fit_seed
 from ._gaussian import GaussianMixtureParams
 from ._models import as_density, check_same_features, split_pipeline
+from ._request import (
+    check_density_for_method,
+    divergences_in_nats,
+    estimated,
+    in_unit,
+    validate_params,
+)
 from ._selection import fit_by_bic
 from ._validation import (
     check_data,
-    check_method,
-    check_n_samples,
+    check_names_match,
+    feature_names,
     is_estimator,
     log_base,
-    seed_entropy,
 )
 
-SCORER_DIVERGENCES = ("kl", "kl_reverse", "js", "js_distance")
 _NAMES = ("the scored estimator", "reference")
 
 
@@ -40,6 +38,7 @@ class DivergenceScorer:
         entropy,
         reference_density,
         reference_data=None,
+        reference_names=None,
     ):
         self.divergence = divergence
         self.method = method
@@ -50,6 +49,7 @@ class DivergenceScorer:
         # fitted reference), to be modelled again after non-affine transformers.
         self.reference_density = reference_density
         self.reference_data = reference_data
+        self.reference_names = reference_names
 
     def _densities(self, estimator):
         """The model's and the reference's densities, in the same space."""
@@ -89,9 +89,10 @@ class DivergenceScorer:
         ``X`` and ``y`` are ignored: the score compares the fitted density
         with the reference, not with held-out data.
         """
+        check_names_match(feature_names(estimator), self.reference_names, _NAMES)
         model, reference = self._densities(estimator)
         check_same_features(model, reference, _NAMES)
-        name = "js" if self.divergence == "js_distance" else self.divergence
+        name = estimated(self.divergence)
         value, std_error = divergences_in_nats(
             model,
             reference,
@@ -209,23 +210,32 @@ n_features)
     >>> search.best_params_
     {'n_components': 2}
     """
-    if divergence not in SCORER_DIVERGENCES:
-        listed = ", ".join(repr(name) for name in SCORER_DIVERGENCES)
-        raise ValueError(f"divergence must be one of {listed}; got {divergence!r}.")
-    method = check_method(method, METHODS)
-    check_method_for(method, {"js" if divergence == "js_distance" else divergence})
-    n_samples = check_n_samples(n_samples)
-    log_base(base)
-    entropy = seed_entropy(random_state)
+    valid = validate_params(
+        {
+            "divergence": divergence,
+            "method": method,
+            "n_samples": n_samples,
+            "base": base,
+            "random_state": random_state,
+        }
+    )
+    method, n_samples, entropy = valid.method, valid.n_samples, valid.random_state
     scorer_arguments = (divergence, method, n_samples, base, entropy)
+    names = feature_names(reference)
     sampled = divergence != "kl"
     if is_estimator(reference):
         density = as_density(reference, _NAMES[1], needs_sampling=sampled)
         check_density_for_method(method, density, _NAMES[1], n_samples, sampled=sampled)
-        return DivergenceScorer(*scorer_arguments, density)
-    data = check_data(reference, "reference")
+        return DivergenceScorer(*scorer_arguments, density, reference_names=names)
+    data = check_data(
+        reference,
+        "reference",
+        "a fitted density estimator or array-like of shape (n_samples, n_features)",
+    )
     fitted = fit_by_bic(data, random_state=fit_seed(entropy, 0))
     density = as_density(fitted, _NAMES[1], needs_sampling=True)
     check_density_for_method(method, density, _NAMES[1], n_samples, sampled=sampled)
     # The data as given, so that pipelines fitted on data frames see columns.
-    return DivergenceScorer(*scorer_arguments, density, reference_data=reference)
+    return DivergenceScorer(
+        *scorer_arguments, density, reference_data=reference, reference_names=names
+    )

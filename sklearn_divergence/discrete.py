@@ -8,7 +8,7 @@ renormalise: a vector that does not sum to 1 is an error, not a distribution.
 import numpy as np
 from scipy.special import rel_entr
 
-from ._validation import log_base
+from ._validation import check_axis, log_base, real_array
 
 __all__ = ["js_distance", "js_divergence", "kl_divergence"]
 
@@ -19,9 +19,10 @@ _SUM_TOLERANCE = 1e-8
 
 def _check_distributions(p, q, axis):
     """Validated float64 arrays; raises ValueError naming the argument."""
+    axis = check_axis(axis)
     arrays = []
     for name, values in (("p", p), ("q", q)):
-        array = np.asarray(values, dtype=np.float64)
+        array = real_array(values, name)
         if array.ndim == 0:
             raise ValueError(f"{name} must be an array of probabilities, got a scalar.")
         if np.isnan(array).any():
@@ -35,6 +36,11 @@ def _check_distributions(p, q, axis):
     if p.shape != q.shape:
         raise ValueError(
             f"p and q must have the same shape; p has {p.shape} and q has {q.shape}."
+        )
+    if not -p.ndim <= axis < p.ndim:
+        raise ValueError(
+            f"axis must be in [{-p.ndim}, {p.ndim}) for arrays of shape {p.shape}, "
+            f"got {axis}."
         )
     for name, array in (("p", p), ("q", q)):
         sums = array.sum(axis=axis)

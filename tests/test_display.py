@@ -88,8 +88,8 @@ def test_plot_on_given_axes_and_bits():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"divergence": "hellinger"}, "divergence must be 'kl' or 'js'"),
-        ({"method": "variational"}, "must be a Monte Carlo method"),
+        ({"divergence": "hellinger"}, "divergence must be one of 'kl', 'js'"),
+        ({"method": "variational"}, "method must be one of 'auto', 'mc'"),
         ({"n_samples": []}, "non-empty"),
         ({"n_samples": [100, 1.5]}, "n_samples must be an integer"),
         # A string is truthy: "no" drew the approximations.

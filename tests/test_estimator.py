@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import OneClassSVM
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_divergence import (
@@ -285,8 +286,6 @@ def test_summary_needs_fit():
         ({"n_jobs": 0}, "n_jobs must be None or a non-zero integer"),
         ({"n_jobs": "2"}, "n_jobs must be None or a non-zero integer"),
         ({"random_state": "seed"}, "random_state must be None, an int"),
-        ({"estimator": "gmm"}, "estimator must be None or a density estimator"),
-        ({"estimator": LogisticRegression()}, "LogisticRegression has no sample"),
         ({"estimator": GaussianMixture(501)}, "n_components=501, more than the 500"),
     ],
 )
@@ -294,6 +293,19 @@ def test_bad_parameters_raise_at_fit(blobs, params, message):
     divergence = GMMDivergence(**params)  # no validation in __init__
     with pytest.raises(ValueError, match=message):
         divergence.fit(*blobs)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "message"),
+    [
+        ("gmm", "estimator must be None or a density estimator"),
+        (LogisticRegression(), "LogisticRegression has no sample"),
+        (OneClassSVM(), "OneClassSVM has no sample method"),
+    ],
+)
+def test_estimators_that_are_not_densities(blobs, estimator, message):
+    with pytest.raises(TypeError, match=message):
+        GMMDivergence(estimator).fit(*blobs)
 
 
 def test_bad_data_raise_before_any_fit(blobs):
@@ -309,7 +321,7 @@ def test_bad_data_raise_before_any_fit(blobs):
         divergence.fit(a, bad)
     with pytest.raises(ValueError, match="P has 3 and Q has 2"):
         divergence.fit(a, b[:, :2])
-    with pytest.raises(ValueError, match="Expected 2D array"):
+    with pytest.raises(ValueError, match="P must be 2-D"):
         divergence.fit(a[:, 0], b)
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         divergence.fit(a[:1], b)
@@ -340,7 +352,7 @@ def test_accepts_lists_and_float32(blobs):
 
 # scikit-learn's common checks call fit(X, y) with y a 1-D target. Here the
 # second argument is a second sample of the same features, so a 1-D array is
-# rejected ("Expected 2D array") and every check that fits with such a y fails
+# rejected ("Q must be 2-D") and every check that fits with such a y fails
 # for that reason alone. The properties those checks cover are tested above
 # with two samples: fit returns self, refitting is idempotent, parameters are
 # not changed, pickling, n_features_in_, NaN and shape errors, dtypes.
@@ -366,8 +378,8 @@ _FITS_WITH_1D_TARGET = (
     "check_fit_check_is_fitted",
     "check_n_features_in",
     "check_fit2d_predict1d",
-    # fit(X, None) raises "Expected a 2-dimensional container" for Q, not
-    # one of the messages this check looks for.
+    # fit(X, None) raises a TypeError ("Q must be a fitted density estimator
+    # or data"), not one of the ValueErrors this check looks for.
     "check_requires_y_none",
 )
 

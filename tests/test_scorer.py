@@ -191,7 +191,7 @@ def test_bad_references(data):
     bad[0, 0] = np.inf
     with pytest.raises(ValueError, match="Input reference contains infinity"):
         make_divergence_scorer(bad)
-    with pytest.raises(ValueError, match="Expected 2D array"):
+    with pytest.raises(ValueError, match="reference must be 2-D"):
         make_divergence_scorer(data[:, 0])
     # A method that cannot use the reference fails now, not on every call.
     tophat = KernelDensity(kernel="tophat").fit(data)

@@ -367,8 +367,8 @@ def small_data():
         ({"base": 1}, ValueError, "base must be None"),
         ({"n_jobs": 0}, ValueError, "n_jobs must be None or a non-zero integer"),
         ({"random_state": "abc"}, ValueError, "random_state"),
-        ({"estimator": LogisticRegression()}, ValueError, "density estimator"),
-        ({"estimator": "gmm"}, ValueError, "estimator must be None or a density"),
+        ({"estimator": LogisticRegression()}, TypeError, "density estimator"),
+        ({"estimator": "gmm"}, TypeError, "estimator must be None or a density"),
         (
             {"estimator": GaussianMixture(26)},
             ValueError,

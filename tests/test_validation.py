@@ -15,7 +15,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
 
 from sklearn_divergence import (
+    GMMDivergence,
     LowPrecisionWarning,
+    divergence_test,
     js_distance,
     js_divergence,
     kl_bounds,
@@ -221,12 +223,54 @@ def test_outlier_detectors_are_not_densities(models, blobs, detector):
     p, _ = models
     # KL(P || Q) needs only Q's score_samples, which these have.
     with pytest.raises(
-        TypeError, match=r"q must be a fitted density.*'outlier_detector'"
+        TypeError, match=r"q must be a density estimator.*'outlier_detector'"
     ):
         kl_divergence(p, detector, n_samples=256)
     for function in FUNCTIONS:
-        with pytest.raises(TypeError, match="q must be a fitted density estimator"):
+        with pytest.raises(TypeError, match=r"q must be a (fitted )?density estimator"):
             function(p, detector, n_samples=256)
     scorer = make_divergence_scorer(p, n_samples=256)
-    with pytest.raises(TypeError, match="the scored estimator must be a fitted"):
+    message = r"the scored estimator must be a (fitted )?density"
+    with pytest.raises(TypeError, match=message):
         scorer(detector, blobs[0])
+
+
+@pytest.fixture(scope="module")
+def frames(blobs):
+    """Two data frames of the same three features, in different column orders."""
+    pandas = pytest.importorskip("pandas")
+    first = pandas.DataFrame(blobs[0], columns=["a", "b", "c"])
+    second = pandas.DataFrame(blobs[1], columns=["a", "b", "c"])[["c", "a", "b"]]
+    return first, second
+
+
+def test_features_in_another_order_are_rejected(frames):
+    # Fitted on the same columns in another order, the models pair unrelated
+    # features: the divergence was a meaningless large number.
+    first, second = frames
+    p = GaussianMixture(2, random_state=0).fit(first)
+    q = GaussianMixture(2, random_state=0).fit(second)
+    message = r"p and q were fitted on the same features in another order"
+    for function in FUNCTIONS:
+        with pytest.raises(ValueError, match=message):
+            function(p, q, n_samples=256)
+    with pytest.raises(ValueError, match=message):
+        kl_bounds(p, q)
+    with pytest.raises(ValueError, match="P and Q were fitted on the same features"):
+        GMMDivergence(n_samples=256).fit(first, second)
+    with pytest.raises(ValueError, match="P and Q were fitted"):
+        GMMDivergence(n_samples=256).fit(p, second)
+    with pytest.raises(ValueError, match="X_p and X_q were fitted"):
+        divergence_test(first, second, n_permutations=1)
+    scorer = make_divergence_scorer(first, n_samples=256)
+    with pytest.raises(ValueError, match="scored estimator and reference were"):
+        scorer(q)
+
+
+def test_gmm_divergence_records_feature_names(frames):
+    first, second = frames
+    divergence = GMMDivergence(GaussianMixture(1), n_samples=256, random_state=0)
+    divergence.fit(first, second[["a", "b", "c"]])
+    np.testing.assert_array_equal(divergence.feature_names_in_, ["a", "b", "c"])
+    assert divergence.fit(first.to_numpy(), second.to_numpy()).n_features_in_ == 3
+    assert not hasattr(divergence, "feature_names_in_")
