@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
-from ._validation import log_base
+from ._validation import log_base, real_array
 
 # Below this |t|, t - log1p(t) is summed as a series: the direct difference
 # loses relative accuracy like eps / t^2 as t -> 0.
@@ -38,35 +38,73 @@ def kl_from_cholesky(mean_p, chol_p, mean_q, chol_q):
     # B - I = L_q^{-1} (L_p - L_q): the difference is taken first, so B is
     # accurate near I and exactly I when the factors are equal.
     B_minus_I = solve_triangular(chol_q, chol_p - chol_q, lower=True)
-    t = np.diag(B_minus_I)
+    log_B = np.log(np.diag(chol_p)) - np.log(np.diag(chol_q))
+    whitened = solve_triangular(chol_q, mean_p - mean_q, lower=True)
+    return _kl_from_whitened(B_minus_I, log_B, whitened)
+
+
+def kl_from_factors(mean_p, chol_p, mean_q, precision_chol_q):
+    """KL(P || Q) and a bound on its rounding error, from P's lower covariance
+    factor L_p and Q's upper precision factor U_q (U_q U_q^T = Sigma_q^{-1},
+    as scikit-learn stores it); batched over leading axes.
+
+    B = U_q^T L_p = L_q^{-1} L_p is one matrix product, and the divergence is
+    summed as in :func:`kl_from_cholesky`. Each entry of a product errs by at
+    most d eps times the sum of the magnitudes of its terms, here
+    |U_q^T| |L_p|; the bound is that error times |dKL/dB| (B_ij below the
+    diagonal; on it B_ii - 1/B_ii, where B_ii = U_ii L_ii errs by eps B_ii),
+    plus the same for the whitened mean. It grows with the size of the terms,
+    not with cond(Sigma) as the rounding of explicit covariance and precision
+    matrices does.
+    """
+    d = chol_p.shape[-1]
+    eps = np.finfo(np.float64).eps
+    U_t = np.swapaxes(precision_chol_q, -1, -2)
+    B = U_t @ chol_p
+    shift = mean_p - mean_q
+    whitened = (U_t @ shift[..., None])[..., 0]
+    # log B_ii from the factors' diagonals, as in kl_from_cholesky.
+    log_B = np.log(np.diagonal(chol_p, axis1=-2, axis2=-1)) + np.log(
+        np.diagonal(precision_chol_q, axis1=-2, axis2=-1)
+    )
+    kl = _kl_from_whitened(B - np.eye(d), log_B, whitened)
+
+    abs_U_t = np.abs(U_t)
+    B_error = d * eps * (abs_U_t @ np.abs(chol_p))
+    below_diagonal = np.sum(np.abs(np.tril(B, k=-1)) * B_error, axis=(-2, -1))
+    # |B_ii - 1/B_ii| eps B_ii, finite even where B_ii underflows.
+    diagonal = eps * np.sum(np.abs(np.diagonal(B, axis1=-2, axis2=-1) ** 2 - 1), -1)
+    # The shift rounds too, by eps of the means.
+    shift_error = d * eps * np.abs(shift) + eps * (np.abs(mean_p) + np.abs(mean_q))
+    whitened_error = (abs_U_t @ shift_error[..., None])[..., 0]
+    rounding = (
+        below_diagonal + diagonal + np.sum(np.abs(whitened) * whitened_error, axis=-1)
+    )
+    return kl, rounding
+
+
+def _kl_from_whitened(B_minus_I, log_B, whitened):
+    """1/2 [sum_i (B_ii^2 - 1 - log B_ii^2) + sum_{i>j} B_ij^2 + ||whitened||^2]
+    for lower-triangular B, given B - I and log diag(B); batched over leading
+    axes."""
+    t = np.diagonal(B_minus_I, axis1=-2, axis2=-1)
     # B_ii^2 - 1 - log B_ii^2 = t^2 + 2 (t - log1p(t)) with B_ii = 1 + t. Far
     # from 1, log B_ii comes from the factors' own diagonals: with a variance
     # ratio below eps^2, 1 + t rounds to 0 and log1p(t) to -inf.
     near = np.abs(t) < _SERIES_RADIUS
-    log_B = np.log(np.diag(chol_p)) - np.log(np.diag(chol_q))
     diagonal_terms = np.sum(
-        t * t + 2.0 * np.where(near, _t_minus_log1p(np.where(near, t, 0.0)), t - log_B)
+        t * t + 2.0 * np.where(near, _t_minus_log1p(np.where(near, t, 0.0)), t - log_B),
+        axis=-1,
     )
-    off_diagonal = np.sum(np.tril(B_minus_I, k=-1) ** 2)
-    whitened = solve_triangular(chol_q, mean_p - mean_q, lower=True)
-    return 0.5 * (diagonal_terms + off_diagonal + whitened @ whitened)
-
-
-def _real_array(value, name):
-    """float64 array of ``value``, which must hold real numbers."""
-    array = np.asarray(value)
-    # Casting would drop an imaginary part silently, or fail with numpy's words.
-    if array.dtype.kind not in "iuf":
-        raise ValueError(
-            f"{name} must hold real numbers, got {type(value).__name__} of dtype "
-            f"{array.dtype}."
-        )
-    return array.astype(np.float64)
+    off_diagonal = np.sum(np.tril(B_minus_I, k=-1) ** 2, axis=(-2, -1))
+    # ||whitened||^2 as a batched matmul: for one vector it is the dot product.
+    squared_norm = (whitened[..., None, :] @ whitened[..., :, None])[..., 0, 0]
+    return 0.5 * (diagonal_terms + off_diagonal + squared_norm)
 
 
 def _covariance_cholesky(cov, d, name):
     """Lower Cholesky factor of a covariance given as scalar, (d,) or (d, d)."""
-    cov = _real_array(cov, name)
+    cov = real_array(cov, name)
     if not np.all(np.isfinite(cov)):
         raise ValueError(f"{name} has non-finite values.")
     if cov.ndim == 0 or cov.shape == (d,):
@@ -139,7 +177,7 @@ def gaussian_kl_divergence(mean_p, cov_p, mean_q, cov_q, *, base=None):
     unit = log_base(base)
     means = []
     for name, mean in (("mean_p", mean_p), ("mean_q", mean_q)):
-        mean = _real_array(mean, name)
+        mean = real_array(mean, name)
         if mean.ndim != 1 or mean.size == 0:
             raise ValueError(f"{name} must be a non-empty 1-D array, got {mean.shape}.")
         if not np.all(np.isfinite(mean)):

@@ -9,8 +9,13 @@ from ._bounds import js_bounds, kl_bounds
 from ._divergence import js_divergence, kl_divergence
 from ._models import as_density_pair, require_mixtures
 from ._montecarlo import MC_METHODS
-from ._request import LowPrecisionWarning, check_density_for_method, validate_params
-from ._validation import check_n_samples, unit_name
+from ._request import (
+    PARAMETER_CONSTRAINTS,
+    LowPrecisionWarning,
+    check_density_for_method,
+    validate_params,
+)
+from ._validation import unit_name
 
 _FUNCTIONS = {"kl": (kl_divergence, kl_bounds, APPROXIMATIONS)}
 _FUNCTIONS["js"] = (js_divergence, js_bounds, JS_APPROXIMATIONS)
@@ -31,6 +36,9 @@ def _import_pyplot():
             '[plot]"`.'
         ) from error
     return plt
+
+
+check_sample_size = PARAMETER_CONSTRAINTS["n_samples"]
 
 
 def _check_axes(ax):
@@ -182,7 +190,9 @@ class DivergenceDisplay:
             },
             choices={"divergence": tuple(_FUNCTIONS), "method": _SAMPLING_METHODS},
         )
-        sizes = np.array([check_n_samples(n) for n in np.atleast_1d(n_samples)])
+        sizes = np.array(
+            [check_sample_size(n, "n_samples") for n in np.atleast_1d(n_samples)]
+        )
         if sizes.size == 0:
             raise ValueError("n_samples must be a non-empty sequence of integers.")
         _check_axes(ax)

@@ -11,7 +11,10 @@ same points:
 Samples are drawn in fixed-size chunks. The chunk plan and every random stream
 (``SeedSequence(entropy, spawn_key=...)``) depend only on the seed, the models
 and ``n_samples``, never on ``n_jobs``, and chunk results are reduced in chunk
-order, so results are bit-identical for any number of jobs.
+order, so results are bit-identical for any number of jobs. The plan is
+generated as it runs, so memory does not grow with ``n_samples``; a number of
+samples the plan cannot index (:func:`max_samples`) is refused before any
+sampling.
 
 Variance reduction for Gaussian mixtures (Chen, Hershey, Olsen & Yashchin,
 ICASSP 2008, for the control variates):
@@ -21,7 +24,9 @@ ICASSP 2008, for the control variates):
 * control variates: within stratum a the weighted log-densities of s_a and of
   the best-matched components t_b have exactly known means,
   E_{s_a}[log s_a] = -H_a and E_{s_a}[log t_b] = -H_a - KL(s_a || t_b), and are
-  regressed out of h with per-stratum least-squares coefficients;
+  regressed out of h with per-stratum least-squares coefficients. The means
+  come from Cholesky factors, and a bound on their rounding, which no spread
+  of the samples shows, is added to the standard error in quadrature;
 * randomized quasi-Monte Carlo: one scrambled Sobol' sequence per replicate,
   with each component given a power-of-two block aligned on a multiple of its
   size, so each block is itself a scrambled (t, m, s)-net. The spread of the
@@ -31,13 +36,14 @@ ICASSP 2008, for the control variates):
 
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from itertools import islice
 
 import numpy as np
 from scipy.special import ndtri
 from scipy.stats import qmc
 from sklearn.utils.parallel import delayed
 
+from ._closed_form import kl_from_factors
 from ._config import run_tasks
 from ._gaussian import GaussianMixtureParams, pairwise_kl
 
@@ -47,6 +53,14 @@ MC_METHODS = ("mc", "stratified", "rqmc")
 # and the unit of work handed to joblib (except for RQMC, see Side.chunks). It
 # must not depend on n_jobs (reproducibility).
 CHUNK_SIZE = 2**14
+# run_tasks holds all the tasks and results of one call in memory, so a longer
+# plan is handed to it in parts of this many tasks (2**26 points).
+TASKS_PER_CALL = 2**12
+# scipy's qmc.Sobol generates at most 2**bits points per engine (bits=30 is
+# its default), and one engine walks each scrambling.
+_SOBOL_BITS = 30
+# Allocations are computed in float64, exact for integers up to 2**53.
+_MAX_EXACT_INTEGER = 2**53
 # Independent scramblings for RQMC: the standard error has N_SCRAMBLINGS - 1
 # degrees of freedom.
 N_SCRAMBLINGS = 16
@@ -58,8 +72,12 @@ MIN_SAMPLES_PER_COEFFICIENT = 32
 # Bound on n_components(s) * n_components(t) for the pairwise KL matrix
 # that the control variates need (a KDE can have many components).
 MAX_PAIRWISE = 2**22
+# Matched pairs are handled in blocks of at most this many (d, d) factor
+# entries (32 MiB per stack), however many components a KDE has.
+_PAIR_BLOCK_FLOATS = 2**22
 
 _LOG_2 = np.log(2.0)
+_EPS = np.finfo(np.float64).eps
 _SIDE_KEYS = {"p": 0, "q": 1}
 
 
@@ -70,6 +88,13 @@ def min_samples(method, n_components):
     if method == "stratified":
         return 2 * n_components
     return 2
+
+
+def max_samples(method):
+    """Largest n_samples for which ``method`` can index its sample plan."""
+    if method == "rqmc":
+        return N_SCRAMBLINGS * 2**_SOBOL_BITS
+    return _MAX_EXACT_INTEGER
 
 
 def _allocate_proportional(weights, total, minimum):
@@ -110,6 +135,7 @@ class Side:
     allocation: np.ndarray = None  # stratified: per component; rqmc: per replicate
     controls: np.ndarray = None  # (K, m) matched components of `other`
     control_means: np.ndarray = None  # (K, 1 + m) exact means of the controls
+    control_rounding: np.ndarray = None  # (K, 1 + m) bound on their rounding
 
     @property
     def n_strata(self):
@@ -123,53 +149,40 @@ class Side:
     def n_replicates(self):
         return N_SCRAMBLINGS if self.method == "rqmc" else 1
 
-    @cached_property
+    @property
+    def n_chunks(self):
+        if self.method == "rqmc":
+            return N_SCRAMBLINGS
+        return -(-self.n_samples // CHUNK_SIZE)
+
     def chunks(self):
-        """The task plan: (replicate, start, stop), indices into one stream.
+        """Yield the task plan: (replicate, start, stop), indices into one stream.
 
         A task is one block of CHUNK_SIZE points, except for RQMC, where a
         task is a whole scrambling so that one Sobol' engine walks it in order.
+        The plan is generated, never stored: its memory does not grow with
+        n_samples.
         """
         if self.method == "rqmc":
             length = int(self.allocation.sum())
-            return [(replicate, 0, length) for replicate in range(N_SCRAMBLINGS)]
-        return [
-            (0, start, min(start + CHUNK_SIZE, self.n_samples))
-            for start in range(0, self.n_samples, CHUNK_SIZE)
-        ]
+            for replicate in range(N_SCRAMBLINGS):
+                yield replicate, 0, length
+            return
+        for start in range(0, self.n_samples, CHUNK_SIZE):
+            yield 0, start, min(start + CHUNK_SIZE, self.n_samples)
 
 
 def make_side(key, sampled, other, integrands, method, n_samples):
     """Plan one side: allocation and control variates. Raises on infeasible input."""
-    if method == "mc" or not isinstance(sampled, GaussianMixtureParams):
-        return Side(key, sampled, other, integrands, "mc", n_samples)
+    if not isinstance(sampled, GaussianMixtureParams):
+        method = "mc"
+    if method == "mc":
+        return Side(key, sampled, other, integrands, method, n_samples)
     weights = sampled.weights
     if method == "rqmc":
         allocation = _allocate_powers_of_two(weights, n_samples // N_SCRAMBLINGS)
     else:
         allocation = _allocate_proportional(weights, n_samples, 2)
-
-    k_sampled = sampled.n_components
-    controls = control_means = None
-    if n_samples >= 2 * MIN_SAMPLES_PER_COEFFICIENT * k_sampled:
-        own_means = sampled.log_weights - sampled.entropies
-        controls = np.empty((k_sampled, 0), dtype=np.intp)
-        control_means = own_means[:, None]
-        if (
-            isinstance(other, GaussianMixtureParams)
-            and k_sampled * other.n_components <= MAX_PAIRWISE
-        ):
-            divergences = pairwise_kl(sampled, other)
-            # Goldberger's matching: the components of t that best explain s_a.
-            cost = divergences - other.log_weights
-            n_matched = min(N_MATCHED_CONTROLS, other.n_components)
-            controls = np.argsort(cost, axis=1, kind="stable")[:, :n_matched]
-            matched_means = (
-                other.log_weights[controls]
-                - sampled.entropies[:, None]
-                - np.take_along_axis(divergences, controls, axis=1)
-            )
-            control_means = np.hstack([control_means, matched_means])
     return Side(
         key,
         sampled,
@@ -178,9 +191,96 @@ def make_side(key, sampled, other, integrands, method, n_samples):
         method,
         n_samples,
         allocation,
-        controls,
-        control_means,
+        *_plan_controls(sampled, other, n_samples),
     )
+
+
+def _plan_controls(sampled, other, n_samples):
+    """(controls, control_means, control_rounding) of a side, or Nones when
+    its strata are too small to fit coefficients.
+
+    The own component of s comes first in every stratum, then the matched
+    components of t; E_{s_a}[log w_b t_b] = log w_b - H_a - KL(s_a || t_b).
+    """
+    k = sampled.n_components
+    if n_samples < 2 * MIN_SAMPLES_PER_COEFFICIENT * k:
+        return None, None, None
+    controls = np.empty((k, 0), dtype=np.intp)
+    matched_log_weights = divergences = matched_rounding = np.empty((k, 0))
+    if (
+        isinstance(other, GaussianMixtureParams)
+        and k * other.n_components <= MAX_PAIRWISE
+    ):
+        # Goldberger's matching: the components of t that best explain s_a.
+        # pairwise_kl works on explicit matrices, whose rounding (cond(Sigma)
+        # eps) may sway this choice but never reaches the control means.
+        cost = pairwise_kl(sampled, other) - other.log_weights
+        n_matched = min(N_MATCHED_CONTROLS, other.n_components)
+        controls = np.argsort(cost, axis=1, kind="stable")[:, :n_matched]
+        matched_log_weights = other.log_weights[controls]
+        divergences, matched_rounding = _matched_divergences(sampled, other, controls)
+    log_weights = np.hstack([sampled.log_weights[:, None], matched_log_weights])
+    divergences = np.hstack([np.zeros((k, 1)), divergences])
+    means = log_weights - sampled.entropies[:, None] - divergences
+    # Besides the divergences' own rounding, d eps of every term summed.
+    terms = (
+        np.abs(log_weights)
+        + np.abs(sampled.entropies)[:, None]
+        + divergences
+        + sampled.n_features
+    )
+    rounding = np.hstack([np.zeros((k, 1)), matched_rounding])
+    rounding += sampled.n_features * _EPS * terms
+    return controls, means, rounding
+
+
+def _lower_factors(density, index):
+    """Lower covariance factors L (L L^T = Sigma_k) of components ``index``."""
+    if density.covariance_type in ("full", "tied"):
+        return np.stack([density.covariance_cholesky(k) for k in index])
+    return _diagonal_matrices(density, 1.0 / density.precisions_cholesky[index])
+
+
+def _upper_factors(density, index):
+    """Upper precision factors U (U U^T = Sigma_k^{-1}) of components ``index``."""
+    factors = density.precisions_cholesky
+    kind = density.covariance_type
+    if kind == "full":
+        return factors[index]
+    if kind == "tied":
+        return np.broadcast_to(factors, (index.size, *factors.shape))
+    return _diagonal_matrices(density, factors[index])
+
+
+def _diagonal_matrices(density, scales):
+    """(n, d, d) diagonal matrices from 'diag' (n, d) or 'spherical' (n,) scales."""
+    d = density.n_features
+    diagonals = np.broadcast_to(scales.reshape(len(scales), -1), (len(scales), d))
+    return diagonals[..., None] * np.eye(d)
+
+
+def _matched_divergences(sampled, other, controls):
+    """KL(s_a || t_b) for the matched pairs, and a bound on its rounding.
+
+    Computed from Cholesky factors, as the closed form is: with condition
+    numbers of 1e12 the explicit matrices of pairwise_kl lose percents, and
+    the control variates pass a mean's error straight into the estimate.
+    """
+    sampled_index = np.repeat(np.arange(controls.shape[0]), controls.shape[1])
+    other_index = controls.ravel()
+    divergences = np.empty(other_index.size)
+    rounding = np.empty(other_index.size)
+    step = max(1, _PAIR_BLOCK_FLOATS // sampled.n_features**2)
+    for start in range(0, other_index.size, step):
+        block = slice(start, start + step)
+        a, b = sampled_index[block], other_index[block]
+        divergences[block], rounding[block] = kl_from_factors(
+            sampled.means[a],
+            _lower_factors(sampled, a),
+            other.means[b],
+            _upper_factors(other, b),
+        )
+    return divergences.reshape(controls.shape), rounding.reshape(controls.shape)
 
 
 def _standard_normal_blocks(side, entropy, replicate, start, stop):
@@ -197,7 +297,10 @@ def _standard_normal_blocks(side, entropy, replicate, start, stop):
         scramble = np.random.SeedSequence(entropy, spawn_key=(side_key, replicate))
         # One engine walks the whole replicate: skipping ahead costs O(skip).
         engine = qmc.Sobol(
-            side.sampled.n_features, scramble=True, rng=np.random.default_rng(scramble)
+            side.sampled.n_features,
+            scramble=True,
+            bits=_SOBOL_BITS,
+            rng=np.random.default_rng(scramble),
         )
         if start:
             engine.fast_forward(start)
@@ -342,8 +445,15 @@ def _control_coefficients(moments, n_targets):
     if n_controls and fitted.any():
         cov_cc = moments.comoment[fitted, n_targets:, n_targets:]
         cov_ch = moments.comoment[fitted, n_targets:, :n_targets]
+        # Controls are solved for in units of their own spread: a distant
+        # component's log-density can spread 1e7 times more than the others,
+        # and would take their coefficients' accuracy with it.
+        spread = np.sqrt(np.diagonal(cov_cc, axis1=1, axis2=2))
+        spread[spread == 0] = 1.0
+        correlation = cov_cc / spread[:, :, None] / spread[:, None, :]
         # pinv copes with collinear controls (e.g. a component shared by s and t).
-        beta[fitted] = np.linalg.pinv(cov_cc) @ cov_ch
+        scaled = np.linalg.pinv(correlation) @ (cov_ch / spread[:, :, None])
+        beta[fitted] = scaled / spread[:, :, None]
     return beta, n_controls * fitted
 
 
@@ -371,10 +481,11 @@ def _leave_one_out(replicates):
 def reduce_side(side, results):
     """Combine chunk moments, in chunk order, into (estimates, standard errors).
 
-    Both are arrays with one entry per integrand of the side.
+    ``results`` is an iterable, consumed as it comes. Both outputs are arrays
+    with one entry per integrand of the side.
     """
     per_replicate = {}
-    for (replicate, _, _), result in zip(side.chunks, results, strict=True):
+    for (replicate, _, _), result in zip(side.chunks(), results, strict=True):
         previous = per_replicate.get(replicate)
         merged = result if previous is None else previous.merge(result)
         per_replicate[replicate] = merged
@@ -401,23 +512,20 @@ def _reduce_moments(side, replicates, pooled):
         # Each scrambling's coefficients come from the other scramblings, so
         # they are independent of its points: the replicates stay unbiased and
         # independent, and their spread stays an honest standard error.
+        betas = [
+            _control_coefficients(m, n_targets)[0] for m in _leave_one_out(replicates)
+        ]
         estimates = np.array(
             [
                 weights @ _corrected_means(side, moments, beta)
-                for moments, (beta, _) in zip(
-                    replicates,
-                    (
-                        _control_coefficients(m, n_targets)
-                        for m in _leave_one_out(replicates)
-                    ),
-                    strict=True,
-                )
+                for moments, beta in zip(replicates, betas, strict=True)
             ]
         )
-        n_replicates = len(replicates)
-        return estimates.mean(axis=0), estimates.std(axis=0, ddof=1) / np.sqrt(
-            n_replicates
-        )
+        spread = estimates.std(axis=0, ddof=1) / np.sqrt(len(replicates))
+        # The control means' rounding is shared by all scramblings: no spread
+        # shows it.
+        rounding = _rounding_error(side, np.mean(np.abs(betas), axis=0))
+        return estimates.mean(axis=0), np.hypot(spread, rounding)
 
     beta, n_coefficients = _control_coefficients(pooled, n_targets)
 
@@ -430,7 +538,22 @@ def _reduce_moments(side, replicates, pooled):
     degrees = np.maximum(n - 1 - n_coefficients, 1)
     variance = np.maximum(residual, 0.0) / degrees[:, None]
     estimate = weights @ _corrected_means(side, pooled, beta)
-    return estimate, np.sqrt((weights**2 / n) @ variance)
+    std_error = np.sqrt((weights**2 / n) @ variance)
+    return estimate, np.hypot(std_error, _rounding_error(side, np.abs(beta)))
+
+
+def _rounding_error(side, abs_beta):
+    """Bound, per integrand, on the error that the control means' rounding
+    puts into the estimate, given |beta| of shape (K, n_controls, n_targets).
+
+    With ill-conditioned covariances it can exceed the sampling error, which
+    then no longer says how good the estimate is.
+    """
+    if abs_beta.shape[1] == 0:
+        return np.zeros(side.n_targets)
+    return side.sampled.weights @ np.einsum(
+        "kc,kct->kt", side.control_rounding, abs_beta
+    )
 
 
 def estimate_sides(sides, entropy, n_jobs):
@@ -439,15 +562,24 @@ def estimate_sides(sides, entropy, n_jobs):
     Returns one (estimates, std_errors) pair of arrays per side, with an entry
     per integrand of that side.
     """
-    tasks = [
+    tasks = (
         delayed(task_moments)(side, entropy, *chunk)
         for side in sides
-        for chunk in side.chunks
-    ]
-    results = run_tasks(tasks, n_jobs, "Monte Carlo", "chunks")
-    output, position = [], 0
-    for side in sides:
-        n_chunks = len(side.chunks)
-        output.append(reduce_side(side, results[position : position + n_chunks]))
-        position += n_chunks
-    return output
+        for chunk in side.chunks()
+    )
+    results = _run_in_parts(tasks, sum(side.n_chunks for side in sides), n_jobs)
+    # Each side takes its own chunks' results, in order, from the one stream.
+    return [reduce_side(side, islice(results, side.n_chunks)) for side in sides]
+
+
+def _run_in_parts(tasks, n_tasks, n_jobs):
+    """Yield the results of ``tasks``, in order, run TASKS_PER_CALL at a time.
+
+    Memory is bounded by one part's tasks and results, whatever n_samples is.
+    """
+    n_parts = -(-n_tasks // TASKS_PER_CALL)
+    for part in range(1, n_parts + 1):
+        label = "Monte Carlo" if n_parts == 1 else f"Monte Carlo {part}/{n_parts}"
+        yield from run_tasks(
+            list(islice(tasks, TASKS_PER_CALL)), n_jobs, label, "chunks"
+        )

@@ -32,7 +32,13 @@ from ._approximations import (
 from ._closed_form import kl_from_cholesky
 from ._gaussian import GaussianMixtureParams
 from ._models import as_density, require_mixtures
-from ._montecarlo import MC_METHODS, estimate_sides, make_side, min_samples
+from ._montecarlo import (
+    MC_METHODS,
+    estimate_sides,
+    make_side,
+    max_samples,
+    min_samples,
+)
 from ._validation import (
     check_count,
     check_flag,
@@ -67,7 +73,7 @@ def _side_method(method, density, name, n_samples):
         feasible = [
             m
             for m in ("rqmc", "stratified")
-            if n_samples >= min_samples(m, density.n_components)
+            if min_samples(m, density.n_components) <= n_samples <= max_samples(m)
         ]
         return feasible[0] if feasible else "mc"
     needed = min_samples(method, density.n_components)
@@ -75,6 +81,11 @@ def _side_method(method, density, name, n_samples):
         raise ValueError(
             f"method={method!r} needs n_samples >= {needed} for {name} with "
             f"{density.n_components} components; got n_samples={n_samples}."
+        )
+    if n_samples > max_samples(method):
+        raise ValueError(
+            f"method={method!r} needs n_samples <= {max_samples(method)}, as many "
+            f"points as its sample plan can index; got n_samples={n_samples}."
         )
     return method
 
@@ -257,12 +268,13 @@ class Options:
 
 @dataclass(frozen=True)
 class Count:
-    """An integer at least ``minimum``."""
+    """An integer in [minimum, maximum]; no upper limit if maximum is None."""
 
     minimum: int
+    maximum: int = None
 
     def __call__(self, value, name):
-        return check_count(value, name, self.minimum)
+        return check_count(value, name, self.minimum, self.maximum)
 
 
 # name -> check(value, name), which returns the validated value. 'base' comes
@@ -271,7 +283,8 @@ class Count:
 PARAMETER_CONSTRAINTS = {
     "divergence": Options(DIVERGENCES),
     "method": Options(METHODS),
-    "n_samples": Count(2),
+    # The most that any method's sample plan can index; 'rqmc' allows fewer.
+    "n_samples": Count(2, max_samples("mc")),
     "base": lambda value, name: log_base(value),
     "random_state": lambda value, name: seed_entropy(value),
     "n_jobs": lambda value, name: check_n_jobs(value),

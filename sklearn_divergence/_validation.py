@@ -7,20 +7,16 @@ from scipy.sparse import issparse
 from sklearn.utils import check_array, check_random_state
 
 
-def check_count(value, name, minimum):
-    """An int >= ``minimum`` (bools and floats rejected), as a Python int."""
+def check_count(value, name, minimum, maximum=None):
+    """An int in [minimum, maximum] (bools and floats rejected), as a Python int."""
+    bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(
-            f"{name} must be an integer >= {minimum}, got {type(value).__name__} "
-            f"{value!r}."
+            f"{name} must be an integer {bounds}, got {type(value).__name__} {value!r}."
         )
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer {bounds}, got {value}.")
     return int(value)
-
-
-def check_n_samples(n_samples):
-    return check_count(n_samples, "n_samples", 2)
 
 
 def check_flag(value, name):

@@ -51,7 +51,7 @@ FUNCTIONS = {"kl": kl_divergence, "js": js_divergence, "js_distance": js_distanc
 FUNCTION_CASES = [
     ({"method": "magic"}, ValueError, "method must be one of"),
     ({"method": 3}, ValueError, "method must be one of"),
-    ({"n_samples": 1}, ValueError, "n_samples must be an integer >= 2"),
+    ({"n_samples": 1}, ValueError, r"n_samples must be an integer in \[2, "),
     ({"n_samples": 2.5}, ValueError, "n_samples must be an integer"),
     ({"n_samples": "100"}, ValueError, "n_samples must be an integer"),
     ({"n_samples": True}, ValueError, "n_samples must be an integer"),
@@ -111,7 +111,7 @@ def test_divergence_functions(function, kwargs, error, pattern):
 ESTIMATOR_CASES = [
     ({"method": "magic"}, (X, Y), ValueError, "method must be one of"),
     ({"method": "closed"}, (X, Y), ValueError, "no closed form .* method="),
-    ({"n_samples": 0}, (X, Y), ValueError, "n_samples must be an integer >= 2"),
+    ({"n_samples": 0}, (X, Y), ValueError, r"n_samples must be an integer in \[2, "),
     ({"base": -2}, (X, Y), ValueError, "base must be None"),
     ({"random_state": -1}, (X, Y), ValueError, "random_state must be None"),
     ({"n_jobs": 1.5}, (X, Y), ValueError, "n_jobs must be None"),
@@ -152,7 +152,7 @@ SCORER_CASES = [
     ((Q,), {"divergence": None}, ValueError, "divergence must be one of"),
     ((Q,), {"method": "magic"}, ValueError, "method must be one of"),
     ((Q,), {"method": "closed"}, ValueError, "no closed form .* method="),
-    ((Q,), {"n_samples": 1}, ValueError, "n_samples must be an integer >= 2"),
+    ((Q,), {"n_samples": 1}, ValueError, r"n_samples must be an integer in \[2, "),
     ((Q,), {"base": 0}, ValueError, "base must be None"),
     ((Q,), {"random_state": "abc"}, ValueError, "random_state must be None"),
     ((TOPHAT,), {"method": "rqmc"}, ValueError, "method='rqmc' needs reference"),

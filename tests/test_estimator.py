@@ -280,7 +280,7 @@ def test_summary_needs_fit():
         ({"method": "magic"}, "method must be one of"),
         ({"method": "closed"}, "no closed form for the Jensen-Shannon"),
         ({"method": "matched"}, "not available for the Jensen-Shannon"),
-        ({"n_samples": 1}, "n_samples must be an integer >= 2"),
+        ({"n_samples": 1}, r"n_samples must be an integer in \[2, "),
         ({"n_samples": 1.5}, "n_samples must be an integer"),
         ({"base": 1}, "base must be None"),
         ({"n_jobs": 0}, "n_jobs must be None or a non-zero integer"),

@@ -363,7 +363,7 @@ def small_data():
         ({"divergence": "kl2"}, ValueError, "divergence must be one of"),
         ({"method": "magic"}, ValueError, "method must be one of"),
         ({"method": "closed"}, ValueError, "no closed form for the Jensen-Shannon"),
-        ({"n_samples": 1}, ValueError, "n_samples must be an integer >= 2"),
+        ({"n_samples": 1}, ValueError, r"n_samples must be an integer in \[2, "),
         ({"base": 1}, ValueError, "base must be None"),
         ({"n_jobs": 0}, ValueError, "n_jobs must be None or a non-zero integer"),
         ({"random_state": "abc"}, ValueError, "random_state"),

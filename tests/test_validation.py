@@ -63,7 +63,7 @@ def test_missing_methods_raise_type_error(models):
 
 @pytest.mark.parametrize("n_samples", [1, 0, -5, 2.5, "10", None, True])
 def test_bad_n_samples(n_samples, models):
-    with pytest.raises(ValueError, match="n_samples must be an integer >= 2"):
+    with pytest.raises(ValueError, match=r"n_samples must be an integer in \[2, "):
         kl_divergence(*models, n_samples=n_samples)
 
 
