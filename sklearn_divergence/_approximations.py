@@ -10,10 +10,19 @@ D_ab = KL(f_a || g_b), z_aa' = int f_a f_a' and t_ab = int f_a g_b.
 """
 
 import numpy as np
-from scipy.special import logsumexp
 
 from ._closed_form import kl_from_cholesky
-from ._gaussian import _LOG_2PI, GaussianMixtureParams, pairwise_kl
+from ._gaussian import (
+    _LOG_2PI,
+    GaussianMixtureParams,
+    block_shape,
+    pairwise_blocks,
+    pairwise_kl,
+    pairwise_kl_blocks,
+    row_logsumexp,
+    slices,
+    solve_lower,
+)
 
 APPROXIMATIONS = (
     "variational",
@@ -33,6 +42,10 @@ JS_APPROXIMATIONS = tuple(m for m in APPROXIMATIONS if m != "matched")
 _MAX_ITERATIONS = 300
 _CHECK_EVERY = 10
 _TOLERANCE = 1e-6
+# The iteration holds four K_p x K_q matrices (D, exp(-D), phi, psi): at most
+# this many pairs keeps them within 256 MiB. Everything else works in blocks.
+MAX_MATRIX_PAIRS = 2**23
+_MATRICES_HELD = 4
 
 
 def to_full(mixture):
@@ -62,52 +75,97 @@ def equal_mixture(p, q):
     )
 
 
-def log_overlaps(p, q):
+def _log_overlaps(p, q):
     """log int p_a q_b = log N(mu_a; nu_b, Sigma_a + Lambda_b), shape (K_p, K_q).
 
-    One batched Cholesky factorisation of all K_p * K_q summed covariances.
+    One batched Cholesky factorisation of the summed covariances: K_q of them
+    when p's components share one covariance (a KDE's kernel, 'tied'), since
+    Sigma + Lambda_b then depends on b only; else all K_p * K_q.
     """
-    _, covariances_p = p.full_matrices()
-    _, covariances_q = q.full_matrices()
-    summed = covariances_p[:, None] + covariances_q[None, :]
-    chol = np.linalg.cholesky(summed)
-    diff = p.means[:, None, :] - q.means[None, :, :]
-    # L is lower triangular, so this solve is a triangular one in effect.
-    whitened = np.linalg.solve(chol, diff[..., None])[..., 0]
+    if p.has_shared_covariance:
+        chol = np.linalg.cholesky(p.covariance_matrices[:1] + q.covariance_matrices)
+        chol = chol[None]
+    else:
+        summed = p.covariance_matrices[:, None] + q.covariance_matrices[None, :]
+        chol = np.linalg.cholesky(summed)
+    whitened = solve_lower(chol, p.means[:, None, :] - q.means[None, :, :])
     log_det = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
     d = p.n_features
     return -0.5 * (d * _LOG_2PI + log_det + (whitened**2).sum(axis=-1))
 
 
+def log_overlap_blocks(p, q):
+    """Blocks of log int p_a q_b, as :func:`pairwise_blocks` yields them."""
+    d = p.n_features
+    # Differences, whitened differences and sums per pair; the summed
+    # covariances and their factors too unless p shares one covariance.
+    floats = 3 * d + 4 + (0 if p.has_shared_covariance else 2 * d * d)
+    return pairwise_blocks(p, q, _log_overlaps, floats)
+
+
+def log_kernel_sums(p, q):
+    """log sum_b w_b exp(-KL(p_a || q_b)) for every component a of p."""
+    negated = (
+        (rows, columns, np.negative(block, out=block))
+        for rows, columns, block in pairwise_kl_blocks(p, q)
+    )
+    return row_logsumexp(negated, q.log_weights, p.n_components)
+
+
+def log_overlap_sums(p, q):
+    """log sum_b w_b int p_a q_b for every component a of p."""
+    return row_logsumexp(log_overlap_blocks(p, q), q.log_weights, p.n_components)
+
+
 def _variational(p, q):
-    within = logsumexp(p.log_weights - pairwise_kl(p, p), axis=1)
-    across = logsumexp(q.log_weights - pairwise_kl(p, q), axis=1)
-    return p.weights @ (within - across)
+    return p.weights @ (log_kernel_sums(p, p) - log_kernel_sums(p, q))
+
+
+def _variational_objective(phi, psi, divergences):
+    """sum_ab phi_ab [log(phi_ab / psi_ab) + D_ab] over phi_ab > 0, by blocks."""
+    # The mask and four gathered or computed values per pair.
+    rows_step, columns_step = block_shape(*phi.shape, floats_per_pair=5)
+    column_blocks = slices(phi.shape[1], columns_step)
+    total = 0.0
+    for rows in slices(phi.shape[0], rows_step):
+        for columns in column_blocks:
+            block = phi[rows, columns]
+            used = block > 0
+            mass = block[used]
+            ratio = np.log(mass / psi[rows, columns][used])
+            total += np.sum(mass * (ratio + divergences[rows, columns][used]))
+    return total
 
 
 def variational_upper_bound(weights_p, weights_q, divergences):
-    """Hershey & Olsen's variational upper bound from the pairwise KL matrix."""
+    """Hershey & Olsen's variational upper bound from the pairwise KL matrix.
+
+    Updated in place: besides ``divergences`` it holds three matrices of its
+    shape (see MAX_MATRIX_PAIRS).
+    """
     pi, omega = weights_p[:, None], weights_q[None, :]
     # exp(-D) scaled per row so that each row's largest entry is 1: the row
     # scale cancels in the phi update, and nothing that matters underflows.
-    kernel = np.exp(divergences.min(axis=1, keepdims=True) - divergences)
+    kernel = np.subtract(divergences.min(axis=1, keepdims=True), divergences)
+    np.exp(kernel, out=kernel)
     tiny = np.finfo(np.float64).tiny
     psi = pi * omega
+    phi = np.empty_like(psi)
     previous = np.inf
     for iteration in range(1, _MAX_ITERATIONS + 1):
-        phi = psi * kernel
+        np.multiply(psi, kernel, out=phi)
         phi *= pi / phi.sum(axis=1, keepdims=True)
         # A component of q far from all of p can get a column of zeros.
         column = phi.sum(axis=0, keepdims=True)
         scale = np.divide(omega, column, out=np.zeros_like(column), where=column > 0)
         # psi >= tiny keeps every row sum of psi * kernel above 0 (each row has
         # a kernel entry of 1); it adds at most K * tiny to a column's mass.
-        psi = np.maximum(phi * scale, tiny)
+        np.multiply(phi, scale, out=psi)
+        np.maximum(psi, tiny, out=psi)
         # Every iterate is a valid bound; checking every few steps is enough.
         if iteration % _CHECK_EVERY and iteration < _MAX_ITERATIONS:
             continue
-        used = phi > 0
-        bound = np.sum(phi[used] * (np.log(phi[used] / psi[used]) + divergences[used]))
+        bound = _variational_objective(phi, psi, divergences)
         if abs(previous - bound) <= _TOLERANCE * max(1.0, abs(bound)):
             break
         previous = bound
@@ -115,21 +173,33 @@ def variational_upper_bound(weights_p, weights_q, divergences):
 
 
 def _product(p, q):
-    within = logsumexp(p.log_weights + log_overlaps(p, p), axis=1)
-    across = logsumexp(q.log_weights + log_overlaps(p, q), axis=1)
-    return p.weights @ (within - across)
+    return p.weights @ (log_overlap_sums(p, p) - log_overlap_sums(p, q))
 
 
 def _matched(p, q):
-    divergences = pairwise_kl(p, q)
-    match = np.argmin(divergences - q.log_weights, axis=1)
-    matched = divergences[np.arange(p.n_components), match]
+    """Goldberger's matched bound, each component's match found block by block."""
+    n = p.n_components
+    cost = np.full(n, np.inf)
+    matched = np.empty(n)
+    match = np.empty(n, dtype=np.intp)
+    for rows, columns, divergences in pairwise_kl_blocks(p, q):
+        block_cost = divergences - q.log_weights[columns]
+        best = np.argmin(block_cost, axis=1)
+        picked = np.arange(best.size), best
+        best_cost = block_cost[picked]
+        # Only a strictly lower cost replaces the first block's match, so the
+        # first minimum wins, as with one argmin over the whole row.
+        better = (best_cost < cost[rows]) | (columns.start == 0)
+        index = rows.start + np.flatnonzero(better)
+        cost[index] = best_cost[better]
+        match[index] = columns.start + best[better]
+        matched[index] = divergences[picked][better]
     return p.weights @ (matched + p.log_weights - q.log_weights[match])
 
 
 def _moment_matched(mixture):
     """Mean and lower Cholesky factor of the mixture's covariance."""
-    _, covariances = mixture.full_matrices()
+    covariances = mixture.covariance_matrices
     mean = mixture.weights @ mixture.means
     centered = mixture.means - mean
     covariance = np.einsum("k,kij->ij", mixture.weights, covariances) + np.einsum(
@@ -165,12 +235,37 @@ _FUNCTIONS = {
 }
 
 
-def approximate_kl(p, q, method):
-    """KL(P || Q) in nats by the named deterministic approximation."""
+def check_matrix_fits(name_p, k_p, name_q, k_q):
+    """Raise, before any work, if the variational upper bound's matrices are
+    too large to hold."""
+    pairs = k_p * k_q
+    if pairs > MAX_MATRIX_PAIRS:
+        gib = _MATRICES_HELD * 8 * pairs / 2**30
+        raise ValueError(
+            f"method='variational_upper' holds {_MATRICES_HELD} full matrices over "
+            f"all pairs of components, and {name_p} has {k_p} components and "
+            f"{name_q} has {k_q}: {pairs:,} pairs, {gib:.1f} GiB, over the limit "
+            f"of {MAX_MATRIX_PAIRS:,} pairs. Use method='variational' or 'auto', "
+            "which work in blocks of bounded size (kl_bounds and js_bounds give "
+            "guaranteed bounds the same way)."
+        )
+
+
+def approximate_kl(p, q, method, names=("p", "q")):
+    """KL(P || Q) in nats by the named deterministic approximation.
+
+    ``names`` name p and q in errors.
+    """
+    if method == "variational_upper":
+        check_matrix_fits(names[0], p.n_components, names[1], q.n_components)
     return float(_FUNCTIONS[method](p, q))
 
 
-def approximate_js(p, q, method):
+def approximate_js(p, q, method, names=("p", "q")):
     """JS(P, Q) = KL(P || M) / 2 + KL(Q || M) / 2 with the same approximation."""
+    if method == "variational_upper":
+        k_m = p.n_components + q.n_components
+        for name, density in zip(names, (p, q), strict=True):
+            check_matrix_fits(name, density.n_components, "M = (P + Q) / 2", k_m)
     m = equal_mixture(p, q)
     return 0.5 * (approximate_kl(p, m, method) + approximate_kl(q, m, method))

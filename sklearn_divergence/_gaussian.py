@@ -12,14 +12,53 @@ from functools import cached_property
 
 import numpy as np
 from scipy.linalg import solve_triangular
+from scipy.special import logsumexp
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
-# Rows of a block are chosen so that the (n_components * n_features, rows)
-# working array stays around 1 MiB, about the size of a per-core L2 cache.
-_BLOCK_ELEMENTS = 2**17
+# Work over pairs (points x components, components x components) runs in
+# blocks. No block's temporaries exceed _MAX_BLOCK_FLOATS float64 values (32
+# MiB), whatever the number of components, so that peak memory stays far below
+# 1 GiB. Log-densities aim lower, at _CACHE_BLOCK_FLOATS (1 MiB, about a
+# per-core L2 cache), which is faster.
+_MAX_BLOCK_FLOATS = 2**22
+_CACHE_BLOCK_FLOATS = 2**17
+# Fewer rows per block than this and the per-block overhead dominates.
+_MIN_BLOCK_ROWS = 64
 
 _LOG_2PI = np.log(2.0 * np.pi)
+
+
+def block_shape(
+    n_rows, n_columns, floats_per_pair, *, target=_MAX_BLOCK_FLOATS, min_rows=1
+):
+    """(rows, columns) per block of an n_rows x n_columns grid of pairs.
+
+    ``floats_per_pair`` counts the float64 temporaries that one (row, column)
+    pair takes in a block. All columns go in one block while ``min_rows`` rows
+    of them fit in _MAX_BLOCK_FLOATS, so that a reduction over the columns is
+    usually a single block; rows are then added up to ``target`` floats. The
+    shape depends on the sizes only (never on n_jobs), so results do too.
+    """
+    columns = max(1, min(n_columns, _MAX_BLOCK_FLOATS // (floats_per_pair * min_rows)))
+    rows = max(target // (floats_per_pair * columns), min_rows)
+    return min(rows, max(n_rows, 1)), columns
+
+
+def slices(n, step):
+    """Consecutive slices of ``step`` indices (the last one shorter) over range(n)."""
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def solve_lower(chol, b):
+    """x with chol @ x = b, for stacks of lower-triangular chol (..., d, d) and
+    b (..., d) whose leading axes broadcast: forward substitution, vectorised
+    over the stacks."""
+    x = np.empty(np.broadcast_shapes(chol.shape[:-1], b.shape))
+    for i in range(b.shape[-1]):
+        known = np.einsum("...j,...j->...", chol[..., i, :i], x[..., :i])
+        x[..., i] = (b[..., i] - known) / chol[..., i, i]
+    return x
 
 
 def logsumexp_columns(a):
@@ -64,6 +103,26 @@ class GaussianMixtureParams:
     def n_features(self):
         return self.means.shape[1]
 
+    def components(self, index):
+        """The components in ``index`` (a slice) as a mixture of their own.
+
+        Weights are kept as they are, not renormalised: pairwise work runs on
+        such blocks and needs each component's own log-weight.
+        """
+        pc = self.precisions_cholesky
+        return GaussianMixtureParams(
+            self.weights[index],
+            self.means[index],
+            self.covariance_type,
+            pc if self.covariance_type == "tied" else pc[index],
+        )
+
+    @cached_property
+    def has_shared_covariance(self):
+        """Whether all components have one covariance (tied, or a KDE's kernel)."""
+        pc = self.precisions_cholesky
+        return self.covariance_type == "tied" or bool(np.all(pc == pc[:1]))
+
     @cached_property
     def log_weights(self):
         with np.errstate(divide="ignore"):
@@ -104,14 +163,15 @@ class GaussianMixtureParams:
         if kind == "full":
             # One product [U_1 | ... | U_K]^T @ X^T serves all components, and
             # full covariances subtract exactly, so they need no centering.
-            k, d = self.means.shape
-            stacked_t = np.ascontiguousarray(pc.transpose(0, 2, 1).reshape(k * d, d))
-            offsets = np.einsum("kd,kde->ke", self.means, pc).reshape(-1, 1)
+            # Kept per component, (K, d, d) and (K, d), so that a block of
+            # components is a contiguous slice.
+            stacked_t = np.ascontiguousarray(pc.transpose(0, 2, 1))
+            offsets = np.einsum("kd,kde->ke", self.means, pc)
             return stacked_t, offsets
         centered = self.means - self._center
         if kind == "tied":
             projected = centered @ pc
-            return pc.T.copy(), projected, (projected**2).sum(axis=1)[:, None]
+            return projected, (projected**2).sum(axis=1)[:, None]
         if kind == "diag":
             precisions = pc**2
             scaled = centered * precisions
@@ -125,20 +185,22 @@ class GaussianMixtureParams:
             (centered**2).sum(axis=1)[:, None] * precisions,
         )
 
-    def _squared_mahalanobis(self, X):
-        """(x - mu_k)^T Sigma_k^{-1} (x - mu_k) for a block of rows, shape (K, n).
+    def _squared_mahalanobis(self, X, components=slice(None)):
+        """(x - mu_k)^T Sigma_k^{-1} (x - mu_k) for a block of rows and of
+        components (a slice), shape (k, n).
 
         Components run along axis 0 (see :func:`logsumexp_columns`).
         """
         kind = self.covariance_type
-        terms = self._quadratic_terms
+        # Every per-component term has components along its first axis.
+        terms = [term[components] for term in self._quadratic_terms]
         if kind == "full":
             stacked_t, offsets = terms
-            projected = stacked_t @ X.T
-            projected -= offsets
+            k, d = offsets.shape
+            projected = stacked_t.reshape(k * d, d) @ X.T
+            projected -= offsets.reshape(-1, 1)
             np.square(projected, out=projected)
-            k, n = self.n_components, X.shape[0]
-            return projected.reshape(k, self.n_features, n).sum(axis=1)
+            return projected.reshape(k, d, X.shape[0]).sum(axis=1)
         if kind == "diag":
             coefficients, means_norm = terms
             d = self.n_features
@@ -150,8 +212,8 @@ class GaussianMixtureParams:
             return np.maximum(out, 0.0, out=out)
         Xc_t = (X - self._center).T
         if kind == "tied":
-            chol_t, projected_means, means_norm = terms
-            Y_t = chol_t @ Xc_t
+            projected_means, means_norm = terms
+            Y_t = np.ascontiguousarray(self.precisions_cholesky.T) @ Xc_t
             out = projected_means @ Y_t
             out *= -2.0
             out += np.einsum("ij,ij->j", Y_t, Y_t)
@@ -164,20 +226,30 @@ class GaussianMixtureParams:
         # The expansion can round a true zero to a tiny negative number.
         return np.maximum(out, 0.0, out=out)
 
-    def component_log_prob(self, X):
-        """log N(x; mu_k, Sigma_k) for every component and row, shape (K, n)."""
-        out = self._squared_mahalanobis(X)
+    def component_log_prob(self, X, components=slice(None)):
+        """log N(x; mu_k, Sigma_k) for the components in ``components`` (a
+        slice) and every row, shape (k, n)."""
+        out = self._squared_mahalanobis(X, components)
         out += self.n_features * _LOG_2PI
         out *= -0.5
-        out += self.log_det_precision_cholesky[:, None]
+        out += self.log_det_precision_cholesky[components, None]
         return out
 
-    def block_rows(self, n_rows):
-        """Rows per block so that the working set of one block stays cache-sized."""
-        width = self.n_components * (
-            self.n_features if self.covariance_type == "full" else 1
+    def _log_density_blocks(self, n_rows):
+        """(rows, components) per block of the log-density of n_rows points."""
+        # The 'full' projection holds d floats per (point, component) pair.
+        width = self.n_features if self.covariance_type == "full" else 1
+        return block_shape(
+            n_rows,
+            self.n_components,
+            width,
+            target=_CACHE_BLOCK_FLOATS,
+            min_rows=_MIN_BLOCK_ROWS,
         )
-        return int(min(max(n_rows, 1), max(64, _BLOCK_ELEMENTS // width)))
+
+    def block_rows(self, n_rows):
+        """Rows per block of :meth:`log_density`."""
+        return self._log_density_blocks(n_rows)[0]
 
     def log_density(self, X, gather=None):
         """Log-density of the mixture at the rows of ``X``.
@@ -196,18 +268,21 @@ class GaussianMixtureParams:
             Only when ``gather`` is given.
         """
         n = X.shape[0]
-        out = np.empty(n)
+        out = np.full(n, -np.inf)
         gathered = None if gather is None else np.empty(gather.shape)
-        step = self.block_rows(n)
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            weighted = self.component_log_prob(X[start:stop])
-            weighted += self.log_weights[:, None]
-            if gather is not None:
-                gathered[:, start:stop] = np.take_along_axis(
-                    weighted, gather[:, start:stop], axis=0
-                )
-            out[start:stop] = logsumexp_columns(weighted)
+        rows_step, components_step = self._log_density_blocks(n)
+        component_blocks = slices(self.n_components, components_step)
+        for rows in slices(n, rows_step):
+            for components in component_blocks:
+                weighted = self.component_log_prob(X[rows], components)
+                weighted += self.log_weights[components, None]
+                if gather is not None:
+                    _gather_block(
+                        weighted, gather[:, rows], components, gathered[:, rows]
+                    )
+                # Summed over component blocks: -inf + x is x exactly, so one
+                # block gives the plain logsumexp.
+                out[rows] = np.logaddexp(out[rows], logsumexp_columns(weighted))
         return out if gather is None else (out, gathered)
 
     @cached_property
@@ -252,25 +327,85 @@ class GaussianMixtureParams:
         scale = self._sampling_factors[k]
         return np.diag(np.broadcast_to(scale, (self.n_features,)))
 
-    def full_matrices(self):
-        """Dense (K, d, d) precision and covariance matrices for pairwise formulas."""
-        kind = self.covariance_type
-        pc = self.precisions_cholesky
+    def _dense(self, factors=None, diagonal=None):
+        """(K, d, d) matrices: F^T F from (K, d, d) or (d, d) ``factors``
+        ('full', 'tied'), else diagonal ones from (K, d) or (K,) ``diagonal``."""
         k, d = self.n_components, self.n_features
-        if kind in ("full", "tied"):
-            chol = pc if kind == "full" else np.broadcast_to(pc, (k, d, d))
-            factors = self._sampling_factors
-            factors = factors if kind == "full" else np.broadcast_to(factors, (k, d, d))
-            precisions = chol @ chol.transpose(0, 2, 1)
-            covariances = factors.transpose(0, 2, 1) @ factors
-            return precisions, covariances
-        diag = pc**2 if kind == "diag" else np.repeat(pc[:, None] ** 2, d, axis=1)
-        eye = np.eye(d)
-        return diag[:, :, None] * eye, (1.0 / diag)[:, :, None] * eye
+        if factors is not None:
+            factors = np.broadcast_to(factors, (k, d, d))
+            return factors.transpose(0, 2, 1) @ factors
+        diagonal = np.broadcast_to(diagonal.reshape(k, -1), (k, d))
+        return diagonal[:, :, None] * np.eye(d)
+
+    @cached_property
+    def precision_matrices(self):
+        """Dense (K, d, d) precision matrices U U^T, for pairwise formulas."""
+        pc = self.precisions_cholesky
+        if self.covariance_type in ("full", "tied"):
+            return self._dense(factors=np.swapaxes(pc, -1, -2))
+        return self._dense(diagonal=pc**2)
+
+    @cached_property
+    def covariance_matrices(self):
+        """Dense (K, d, d) covariance matrices, for pairwise formulas."""
+        if self.covariance_type in ("full", "tied"):
+            # Factors A = U^{-1}, rows found as U^T a_j = e_j: vectorised over
+            # components where _sampling_factors loops over them.
+            upper_t = np.swapaxes(self.precisions_cholesky, -1, -2)[..., None, :, :]
+            factors = solve_lower(upper_t, np.eye(self.n_features))
+            return self._dense(factors=factors)
+        return self._dense(diagonal=1.0 / self.precisions_cholesky**2)
 
 
-def pairwise_kl(p, q):
-    """Matrix D[a, b] = KL(p_a || q_b) between all Gaussian components.
+def _gather_block(weighted, gather, components, out):
+    """Copy into ``out`` the entries of ``gather`` that fall in ``components``.
+
+    ``weighted`` holds the rows of the components in the slice ``components``;
+    ``gather`` indexes all of them.
+    """
+    local = gather - components.start
+    inside = (local >= 0) & (local < weighted.shape[0])
+    taken = np.take_along_axis(weighted, np.where(inside, local, 0), axis=0)
+    np.copyto(out, taken, where=inside)
+
+
+def pairwise_blocks(p, q, function, floats_per_pair):
+    """Yield (rows, columns, function(p_block, q_block)) over blocks of components.
+
+    ``function`` maps two mixtures to their (k_p, k_q) matrix of pairwise
+    values and takes ``floats_per_pair`` float64 temporaries per pair; blocks
+    are sized by :func:`block_shape`, so that memory stays bounded whatever
+    K_p and K_q are.
+    """
+    rows_step, columns_step = block_shape(
+        p.n_components, q.n_components, floats_per_pair
+    )
+    # q's blocks, with their cached factors, serve every block of p.
+    q_blocks = [(c, q.components(c)) for c in slices(q.n_components, columns_step)]
+    for rows in slices(p.n_components, rows_step):
+        p_block = p.components(rows)
+        for columns, q_block in q_blocks:
+            yield rows, columns, function(p_block, q_block)
+
+
+def row_logsumexp(blocks, log_weights, n_rows):
+    """log sum_b w_b exp(M[a, b]) for every row a, from the blocks of M.
+
+    ``blocks`` yields (rows, columns, M[rows, columns]) as
+    :func:`pairwise_blocks` does; sums over blocks of columns add up in log
+    space, in float64.
+    """
+    out = np.full(n_rows, -np.inf)
+    for rows, columns, block in blocks:
+        block += log_weights[columns]
+        # -inf + x is x exactly, so a single block of columns gives the plain
+        # logsumexp.
+        out[rows] = np.logaddexp(out[rows], logsumexp(block, axis=1))
+    return out
+
+
+def _pairwise_kl(p, q):
+    """KL(p_a || q_b) for all components of two (small) mixtures, (K_p, K_q).
 
     Uses KL = 1/2 [tr(P_b S_a) + (mu_a - nu_b)^T P_b (mu_a - nu_b) - d]
     + 1/2 log(det Lambda_b / det Sigma_a), with the Mahalanobis term taken from
@@ -278,11 +413,9 @@ def pairwise_kl(p, q):
     flattened precision and covariance matrices.
     """
     d = p.n_features
-    _, covariances_p = p.full_matrices()
-    precisions_q, _ = q.full_matrices()
     trace = (
-        covariances_p.reshape(p.n_components, -1)
-        @ precisions_q.reshape(q.n_components, -1).T
+        p.covariance_matrices.reshape(p.n_components, -1)
+        @ q.precision_matrices.reshape(q.n_components, -1).T
     )
     log_prob_at_means = q.component_log_prob(p.means).T
     return (
@@ -291,3 +424,20 @@ def pairwise_kl(p, q):
         - log_prob_at_means
         - 0.5 * d * _LOG_2PI
     )
+
+
+def pairwise_kl_blocks(p, q):
+    """Blocks of D[a, b] = KL(p_a || q_b), as :func:`pairwise_blocks` yields them."""
+    # d floats per pair in q's 'full' projection, 4 for the trace and the sums.
+    return pairwise_blocks(p, q, _pairwise_kl, p.n_features + 4)
+
+
+def pairwise_kl(p, q):
+    """Matrix D[a, b] = KL(p_a || q_b) between all Gaussian components.
+
+    The (K_p, K_q) result is held in memory; the work runs in blocks.
+    """
+    out = np.empty((p.n_components, q.n_components))
+    for rows, columns, block in pairwise_kl_blocks(p, q):
+        out[rows, columns] = block
+    return out

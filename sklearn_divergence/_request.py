@@ -169,15 +169,16 @@ def divergences_in_nats(
         for key, density, name in zip("pq", (density_p, density_q), names, strict=True)
     }
     pairs = {"kl": (density_p, density_q), "kl_reverse": (density_q, density_p)}
+    pair_names = {"kl": tuple(names), "kl_reverse": tuple(names)[::-1]}
     if method in APPROXIMATIONS:
         return {
-            name: (
-                approximate_js(density_p, density_q, method)
-                if name == "js"
-                else approximate_kl(*pairs[name], method),
+            divergence: (
+                approximate_js(density_p, density_q, method, tuple(names))
+                if divergence == "js"
+                else approximate_kl(*pairs[divergence], method, pair_names[divergence]),
                 0.0,
             )
-            for name in divergences
+            for divergence in divergences
         }
     results = {}
     both_single = _is_single_gaussian(density_p) and _is_single_gaussian(density_q)
