@@ -128,7 +128,7 @@ class GMMDivergence(BaseEstimator):
         (the same objects, never modified), or the models fitted on the data.
     n_features_in_ : int
         Number of features of P and Q.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when P or Q is a data frame with string column
         names or a model fitted on one. When both carry names they must be
         the same, in the same order.
