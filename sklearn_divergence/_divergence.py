@@ -8,11 +8,23 @@ from ._request import (
     validate_params,
 )
 
+# The keyword parameters of kl_divergence, js_divergence and js_distance.
+_PARAMETER_NAMES = (
+    "method",
+    "n_samples",
+    "base",
+    "random_state",
+    "n_jobs",
+    "return_std",
+)
 
-def _estimate(p, q, divergence, **params):
+
+def _estimate(p, q, divergence, arguments):
     """Validate everything, then estimate; returns the value in the unit, with
-    its standard error if ``return_std``.
+    its standard error if ``return_std``. ``arguments`` are the public
+    function's, p and q included.
     """
+    params = {name: arguments[name] for name in _PARAMETER_NAMES}
     valid = validate_params({"divergence": divergence, **params})
     name = estimated(divergence)
     density_p, density_q = as_density_pair(p, q, sample_q=name == "js")
@@ -166,17 +178,7 @@ def kl_divergence(
     >>> kl_divergence(p, p, random_state=0)
     0.0
     """
-    return _estimate(
-        p,
-        q,
-        "kl",
-        method=method,
-        n_samples=n_samples,
-        base=base,
-        random_state=random_state,
-        n_jobs=n_jobs,
-        return_std=return_std,
-    )
+    return _estimate(p, q, "kl", locals())
 
 
 def js_divergence(
@@ -225,17 +227,7 @@ def js_divergence(
     >>> print(f"{{js:.3f}} bits")
     0.320 bits
     """
-    return _estimate(
-        p,
-        q,
-        "js",
-        method=method,
-        n_samples=n_samples,
-        base=base,
-        random_state=random_state,
-        n_jobs=n_jobs,
-        return_std=return_std,
-    )
+    return _estimate(p, q, "js", locals())
 
 
 def js_distance(
@@ -279,17 +271,7 @@ def js_distance(
     >>> print(f"{{js_distance(p, q, base=2, random_state=0):.3f}}")
     0.566
     """
-    return _estimate(
-        p,
-        q,
-        "js_distance",
-        method=method,
-        n_samples=n_samples,
-        base=base,
-        random_state=random_state,
-        n_jobs=n_jobs,
-        return_std=return_std,
-    )
+    return _estimate(p, q, "js_distance", locals())
 
 
 for _function in (kl_divergence, js_divergence, js_distance):
