@@ -52,13 +52,7 @@ def to_full(mixture):
     """The same mixture with 'full' precision Cholesky factors (K, d, d)."""
     if mixture.covariance_type == "full":
         return mixture
-    k, d = mixture.n_components, mixture.n_features
-    pc = mixture.precisions_cholesky
-    if mixture.covariance_type == "tied":
-        factors = np.broadcast_to(pc, (k, d, d)).copy()
-    else:
-        diagonal = pc if mixture.covariance_type == "diag" else np.outer(pc, np.ones(d))
-        factors = diagonal[:, :, None] * np.eye(d)
+    factors = mixture.precision_factors(np.arange(mixture.n_components))
     return GaussianMixtureParams(mixture.weights, mixture.means, "full", factors)
 
 

@@ -327,6 +327,32 @@ class GaussianMixtureParams:
         scale = self._sampling_factors[k]
         return np.diag(np.broadcast_to(scale, (self.n_features,)))
 
+    def precision_factors(self, index):
+        """Upper U_k with U_k U_k^T = Sigma_k^{-1} for the components ``index``
+        (an integer array), as an (n, d, d) stack whatever the covariance type."""
+        pc = self.precisions_cholesky
+        if self.covariance_type == "full":
+            return pc[index]
+        if self.covariance_type == "tied":
+            return np.ascontiguousarray(np.broadcast_to(pc, (len(index), *pc.shape)))
+        return self._diagonal_stack(pc[index])
+
+    def covariance_factors(self, index):
+        """Lower L_k with L_k L_k^T = Sigma_k for the components ``index``, as
+        an (n, d, d) stack whatever the covariance type."""
+        factors = self._sampling_factors
+        if self.covariance_type not in ("full", "tied"):
+            return self._diagonal_stack(factors[index])
+        chosen = factors[
+            index if self.covariance_type == "full" else np.zeros_like(index)
+        ]
+        return np.ascontiguousarray(np.swapaxes(chosen, 1, 2))
+
+    def _diagonal_stack(self, scales):
+        """(n, d, d) diagonal matrices from (n, d) or (n,) ``scales``."""
+        n, d = len(scales), self.n_features
+        return np.broadcast_to(scales.reshape(n, -1), (n, d))[:, :, None] * np.eye(d)
+
     def _dense(self, factors=None, diagonal=None):
         """(K, d, d) matrices: F^T F from (K, d, d) or (d, d) ``factors``
         ('full', 'tied'), else diagonal ones from (K, d) or (K,) ``diagonal``."""
@@ -334,8 +360,7 @@ class GaussianMixtureParams:
         if factors is not None:
             factors = np.broadcast_to(factors, (k, d, d))
             return factors.transpose(0, 2, 1) @ factors
-        diagonal = np.broadcast_to(diagonal.reshape(k, -1), (k, d))
-        return diagonal[:, :, None] * np.eye(d)
+        return self._diagonal_stack(diagonal)
 
     @cached_property
     def precision_matrices(self):

@@ -235,31 +235,6 @@ def _plan_controls(sampled, other, n_samples):
     return controls, means, rounding
 
 
-def _lower_factors(density, index):
-    """Lower covariance factors L (L L^T = Sigma_k) of components ``index``."""
-    if density.covariance_type in ("full", "tied"):
-        return np.stack([density.covariance_cholesky(k) for k in index])
-    return _diagonal_matrices(density, 1.0 / density.precisions_cholesky[index])
-
-
-def _upper_factors(density, index):
-    """Upper precision factors U (U U^T = Sigma_k^{-1}) of components ``index``."""
-    factors = density.precisions_cholesky
-    kind = density.covariance_type
-    if kind == "full":
-        return factors[index]
-    if kind == "tied":
-        return np.broadcast_to(factors, (index.size, *factors.shape))
-    return _diagonal_matrices(density, factors[index])
-
-
-def _diagonal_matrices(density, scales):
-    """(n, d, d) diagonal matrices from 'diag' (n, d) or 'spherical' (n,) scales."""
-    d = density.n_features
-    diagonals = np.broadcast_to(scales.reshape(len(scales), -1), (len(scales), d))
-    return diagonals[..., None] * np.eye(d)
-
-
 def _matched_divergences(sampled, other, controls):
     """KL(s_a || t_b) for the matched pairs, and a bound on its rounding.
 
@@ -277,9 +252,9 @@ def _matched_divergences(sampled, other, controls):
         a, b = sampled_index[block], other_index[block]
         divergences[block], rounding[block] = kl_from_factors(
             sampled.means[a],
-            _lower_factors(sampled, a),
+            sampled.covariance_factors(a),
             other.means[b],
-            _upper_factors(other, b),
+            other.precision_factors(b),
         )
     return divergences.reshape(controls.shape), rounding.reshape(controls.shape)
 
