@@ -156,83 +156,93 @@ class GaussianMixtureParams:
         return self.weights @ self.means
 
     @cached_property
-    def _quadratic_terms(self):
-        """Precomputed matrices for :meth:`_squared_mahalanobis`."""
+    def _linear_terms(self):
+        """Precomputed matrices for :meth:`log_prob`.
+
+        'full': U_k^T (K, d, d) and U_k^T mu_k (K, d); full covariances subtract
+        exactly, so they need no expansion (Cholesky factors of condition 1e12
+        would lose everything to it). Kept per component so that a block of
+        components is a contiguous slice.
+
+        Other types: the coefficients C (K, f) with C_k . features(x) =
+        -1/2 (x - mu_k)^T Sigma_k^{-1} (x - mu_k), for the features of
+        :meth:`_features`, whose last one is the constant 1.
+        """
         pc = self.precisions_cholesky
         kind = self.covariance_type
         if kind == "full":
-            # One product [U_1 | ... | U_K]^T @ X^T serves all components, and
-            # full covariances subtract exactly, so they need no centering.
-            # Kept per component, (K, d, d) and (K, d), so that a block of
-            # components is a contiguous slice.
             stacked_t = np.ascontiguousarray(pc.transpose(0, 2, 1))
-            offsets = np.einsum("kd,kde->ke", self.means, pc)
-            return stacked_t, offsets
+            return stacked_t, np.einsum("kd,kde->ke", self.means, pc)
         centered = self.means - self._center
         if kind == "tied":
+            # In y = U^T x: -1/2 |y - m_k|^2 = -1/2 |y|^2 + m_k . y - 1/2 |m_k|^2.
             projected = centered @ pc
-            return projected, (projected**2).sum(axis=1)[:, None]
-        if kind == "diag":
+            quadratic = np.full((self.n_components, 1), -0.5)
+            scaled, norms = projected, (projected**2).sum(axis=1)
+        elif kind == "diag":
             precisions = pc**2
+            quadratic = -0.5 * precisions
             scaled = centered * precisions
-            # [P | -2 P*mu] @ [x^2 ; x] gives both x-dependent terms at once.
-            coefficients = np.hstack([precisions, -2.0 * scaled])
-            return coefficients, (centered * scaled).sum(axis=1)[:, None]
-        precisions = (pc**2)[:, None]
-        return (
-            precisions,
-            centered * precisions,
-            (centered**2).sum(axis=1)[:, None] * precisions,
-        )
-
-    def _squared_mahalanobis(self, X, components=slice(None)):
-        """(x - mu_k)^T Sigma_k^{-1} (x - mu_k) for a block of rows and of
-        components (a slice), shape (k, n).
-
-        Components run along axis 0 (see :func:`logsumexp_columns`).
-        """
-        kind = self.covariance_type
-        # Every per-component term has components along its first axis.
-        terms = [term[components] for term in self._quadratic_terms]
-        if kind == "full":
-            stacked_t, offsets = terms
-            k, d = offsets.shape
-            projected = stacked_t.reshape(k * d, d) @ X.T
-            projected -= offsets.reshape(-1, 1)
-            np.square(projected, out=projected)
-            return projected.reshape(k, d, X.shape[0]).sum(axis=1)
-        if kind == "diag":
-            coefficients, means_norm = terms
-            d = self.n_features
-            powers = np.empty((2 * d, X.shape[0]))
-            np.subtract(X.T, self._center[:, None], out=powers[d:])
-            np.square(powers[d:], out=powers[:d])
-            out = coefficients @ powers
-            out += means_norm
-            return np.maximum(out, 0.0, out=out)
-        Xc_t = (X - self._center).T
-        if kind == "tied":
-            projected_means, means_norm = terms
-            Y_t = np.ascontiguousarray(self.precisions_cholesky.T) @ Xc_t
-            out = projected_means @ Y_t
-            out *= -2.0
-            out += np.einsum("ij,ij->j", Y_t, Y_t)
+            norms = (centered * scaled).sum(axis=1)
         else:
-            precisions, scaled_means, means_norm = terms
-            out = scaled_means @ Xc_t
-            out *= -2.0
-            out += np.einsum("ij,ij->j", Xc_t, Xc_t) * precisions
-        out += means_norm
-        # The expansion can round a true zero to a tiny negative number.
-        return np.maximum(out, 0.0, out=out)
+            precisions = pc**2
+            quadratic = -0.5 * precisions[:, None]
+            scaled = centered * precisions[:, None]
+            norms = (centered**2).sum(axis=1) * precisions
+        return (np.hstack([quadratic, scaled, -0.5 * norms[:, None]]),)
 
-    def component_log_prob(self, X, components=slice(None)):
-        """log N(x; mu_k, Sigma_k) for the components in ``components`` (a
-        slice) and every row, shape (k, n)."""
-        out = self._squared_mahalanobis(X, components)
-        out += self.n_features * _LOG_2PI
+    @cached_property
+    def _log_normalisers(self):
+        """log det(U_k) - d/2 log(2 pi): log N_k at its own mean."""
+        return self.log_det_precision_cholesky - 0.5 * self.n_features * _LOG_2PI
+
+    def _features(self, X):
+        """[quadratic terms; x; 1] of the centred rows, shape (f, n), for the
+        coefficients of :attr:`_linear_terms` (all types but 'full')."""
+        Y_t = (X - self._center).T
+        if self.covariance_type == "tied":
+            Y_t = np.ascontiguousarray(self.precisions_cholesky.T) @ Y_t
+        squares = np.square(Y_t)
+        if self.covariance_type != "diag":
+            squares = squares.sum(axis=0, keepdims=True)
+        return np.vstack([squares, Y_t, np.ones((1, X.shape[0]))])
+
+    def log_prob(self, X, components=slice(None), *, weighted=True):
+        """log N(x; mu_k, Sigma_k), plus log w_k if ``weighted``, for the
+        components in ``components`` (a slice) and every row, shape (k, n).
+
+        Components run along axis 0 (see :func:`logsumexp_columns`). For all
+        types but 'full', one matrix product gives the whole block.
+        """
+        constants = self._log_normalisers[components]
+        if weighted:
+            constants = constants + self.log_weights[components]
+        if self.covariance_type != "full":
+            # The constants ride on the constant feature: no pass over the block.
+            (coefficients,) = self._linear_terms
+            coefficients = coefficients[components].copy()
+            coefficients[:, -1] += constants
+            return coefficients @ self._features(X)
+        stacked_t, offsets = (term[components] for term in self._linear_terms)
+        k, d = offsets.shape
+        projected = stacked_t.reshape(k * d, d) @ X.T
+        projected -= offsets.reshape(-1, 1)
+        np.square(projected, out=projected)
+        out = projected.reshape(k, d, X.shape[0]).sum(axis=1)
         out *= -0.5
-        out += self.log_det_precision_cholesky[components, None]
+        out += constants[:, None]
+        return out
+        stacked_t, offsets = (term[components] for term in self._linear_terms)
+        k, d = offsets.shape
+        projected = stacked_t.reshape(k * d, d) @ X.T
+        projected -= offsets.reshape(-1, 1)
+        np.square(projected, out=projected)
+        out = projected.reshape(k, d, X.shape[0]).sum(axis=1)
+        out *= -0.5
+        constants = self._log_normalisers[components]
+        out += (constants + self.log_weights[components] if weighted else constants)[
+            :, None
+        ]
         return out
 
     def _log_density_blocks(self, n_rows):
@@ -274,8 +284,7 @@ class GaussianMixtureParams:
         component_blocks = slices(self.n_components, components_step)
         for rows in slices(n, rows_step):
             for components in component_blocks:
-                weighted = self.component_log_prob(X[rows], components)
-                weighted += self.log_weights[components, None]
+                weighted = self.log_prob(X[rows], components)
                 if gather is not None:
                     _gather_block(
                         weighted, gather[:, rows], components, gathered[:, rows]
@@ -442,7 +451,7 @@ def _pairwise_kl(p, q):
         p.covariance_matrices.reshape(p.n_components, -1)
         @ q.precision_matrices.reshape(q.n_components, -1).T
     )
-    log_prob_at_means = q.component_log_prob(p.means).T
+    log_prob_at_means = q.log_prob(p.means, weighted=False).T
     return (
         0.5 * (trace - d)
         + p.log_det_precision_cholesky[:, None]
