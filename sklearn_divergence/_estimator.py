@@ -176,7 +176,7 @@ class GMMDivergence(BaseEstimator):
     >>> print(f"KL = {divergence.kl_:.3f} ± {divergence.kl_std_error_:.0e} nats")
     KL = 0.289 ± 0e+00 nats
     >>> print(f"JS = {divergence.js_:.4f} ± {divergence.js_std_error_:.0e} nats")
-    JS = 0.0702 ± 5e-06 nats
+    JS = 0.0702 ± 2e-06 nats
 
     The standard errors above are only the Monte Carlo error. An interval
     that covers the fitting error too comes from the bootstrap:

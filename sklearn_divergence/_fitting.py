@@ -33,6 +33,17 @@ def single_threaded():
     return _controller().limit(limits=1)
 
 
+def one_thread(function):
+    """Decorate ``function`` to run in :func:`single_threaded`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with single_threaded():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 def fit_seed(entropy, index):
     """A reproducible integer seed for fitting model ``index``."""
     sequence = np.random.SeedSequence(entropy, spawn_key=(FIT_STREAM, index))

@@ -6,7 +6,15 @@ same points:
 
 * ``"kl"``: h = log s - log t, so the side gives KL(s || t);
 * ``"js"``: h = log 2 + log s - logaddexp(log s, log t), so the side gives
-  KL(s || m) with m = (s + t) / 2, and JS = (side_p + side_q) / 2.
+  KL(s || m) with m = (s + t) / 2, and JS = (side_p + side_q) / 2;
+* ``"js_marginal"``: h = log 2 - H_b(s / (s + t)), with H_b the binary
+  entropy in nats. Points of both sides are draws from m, and this is the
+  expectation over which side a point came from, so E_p[h] + E_q[h] = 2 JS
+  too, from an integrand bounded in [0, log 2] that varies less.
+
+Both JS integrands are estimated from the same points; :func:`js_estimate`
+combines them with the weight that minimises the variance of the sum over
+both sides (a weight shared by the sides keeps the combination unbiased).
 
 Samples are drawn in fixed-size chunks. The chunk plan and every random stream
 (``SeedSequence(entropy, spawn_key=...)``) depend only on the seed, the models
@@ -39,7 +47,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import entr, ndtri
 from scipy.stats import qmc
 from sklearn.utils.parallel import delayed
 
@@ -345,14 +353,24 @@ def _integrand(side, X, labels):
             f"The log-density of {side.key} is not finite at points sampled from "
             f"{side.key}; its estimator's sample and score_samples disagree."
         )
+    log_m = np.logaddexp(log_s, log_t)
     targets = [
-        # KL: +inf where t = 0, handled by the caller.
-        log_s - log_t
-        if integrand == "kl"
-        else _LOG_2 + log_s - np.logaddexp(log_s, log_t)
-        for integrand in side.integrands
+        _TARGETS[integrand](log_s, log_t, log_m) for integrand in side.integrands
     ]
     return np.vstack([*targets, *columns]).T if with_controls else np.vstack(targets).T
+
+
+def _marginal_js(log_s, log_t, log_m):
+    # log 2 - H_b(r) with r = s / (s + t); entr(0) = 0 where t = 0.
+    return _LOG_2 - entr(np.exp(log_s - log_m)) - entr(np.exp(log_t - log_m))
+
+
+_TARGETS = {
+    # KL: +inf where t = 0, handled by the caller.
+    "kl": lambda log_s, log_t, log_m: log_s - log_t,
+    "js": lambda log_s, log_t, log_m: _LOG_2 + log_s - log_m,
+    "js_marginal": _marginal_js,
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -460,11 +478,53 @@ def _leave_one_out(replicates):
         yield merged
 
 
-def reduce_side(side, results):
-    """Combine chunk moments, in chunk order, into (estimates, standard errors).
+@dataclass(frozen=True, eq=False)
+class SideEstimate:
+    """The estimates of one side's integrands, with their uncertainty."""
 
-    ``results`` is an iterable, consumed as it comes. Both outputs are arrays
-    with one entry per integrand of the side.
+    integrands: tuple
+    estimate: np.ndarray  # (n_targets,)
+    covariance: np.ndarray  # (n_targets, n_targets): sampling covariance
+    rounding: np.ndarray  # (n_targets,): bound on the control means' rounding
+
+    def subset(self, names):
+        """(estimate, covariance, rounding) restricted to the integrands ``names``."""
+        index = [self.integrands.index(name) for name in names]
+        return (
+            self.estimate[index],
+            self.covariance[np.ix_(index, index)],
+            self.rounding[index],
+        )
+
+    def value(self, integrand):
+        """(estimate, standard error) of one integrand."""
+        (estimate,), ((variance,),), (rounding,) = self.subset([integrand])
+        return estimate, np.hypot(np.sqrt(variance), rounding)
+
+
+def js_estimate(side_p, side_q):
+    """(JS, standard error) from the two JS integrands of both sides.
+
+    JS = 1/2 sum_s E_s[h_js + lam (h_js_marginal - h_js)] for any lam shared
+    by the sides; lam minimises the estimated variance of that sum, a
+    quadratic in lam, as a control variate's coefficient does.
+    """
+    names = ("js", "js_marginal")
+    parts = [side.subset(names) for side in (side_p, side_q)]
+    covariance = parts[0][1] + parts[1][1]
+    spread = covariance[1, 1] - 2.0 * covariance[0, 1] + covariance[0, 0]
+    lam = (covariance[0, 0] - covariance[0, 1]) / spread if spread > 0 else 1.0
+    weights = np.array([1.0 - lam, lam])
+    value = sum(weights @ estimate for estimate, _, _ in parts)
+    rounding = sum(np.abs(weights) @ rounding for _, _, rounding in parts)
+    std_error = np.hypot(np.sqrt(max(weights @ covariance @ weights, 0.0)), rounding)
+    return 0.5 * value, 0.5 * std_error
+
+
+def reduce_side(side, results):
+    """Combine chunk moments, in chunk order, into a :class:`SideEstimate`.
+
+    ``results`` is an iterable, consumed as it comes.
     """
     per_replicate = {}
     for (replicate, _, _), result in zip(side.chunks(), results, strict=True):
@@ -476,18 +536,21 @@ def reduce_side(side, results):
     for moments in replicates[1:]:
         pooled = pooled.merge(moments)
 
-    estimate, std_error = _reduce_moments(side, replicates, pooled)
-    estimate[pooled.infinite] = np.inf
-    std_error[pooled.infinite] = 0.0
-    return estimate, std_error
+    estimate, covariance, rounding = _reduce_moments(side, replicates, pooled)
+    infinite = pooled.infinite
+    estimate[infinite] = np.inf
+    covariance[infinite, :] = covariance[:, infinite] = 0.0
+    rounding[infinite] = 0.0
+    return SideEstimate(side.integrands, estimate, covariance, rounding)
 
 
 def _reduce_moments(side, replicates, pooled):
+    """(estimates, sampling covariance, rounding bound) of the side's integrands."""
     n_targets = side.n_targets
     if side.method == "mc":
         n = pooled.count[0]
-        variance = np.diagonal(pooled.comoment[0])[:n_targets] / (n - 1)
-        return pooled.mean[0, :n_targets].copy(), np.sqrt(variance / n)
+        covariance = pooled.comoment[0, :n_targets, :n_targets] / (n - 1) / n
+        return pooled.mean[0, :n_targets].copy(), covariance, np.zeros(n_targets)
 
     weights = side.sampled.weights
     if side.method == "rqmc":
@@ -503,25 +566,28 @@ def _reduce_moments(side, replicates, pooled):
                 for moments, beta in zip(replicates, betas, strict=True)
             ]
         )
-        spread = estimates.std(axis=0, ddof=1) / np.sqrt(len(replicates))
+        covariance = np.atleast_2d(np.cov(estimates.T, ddof=1)) / len(replicates)
         # The control means' rounding is shared by all scramblings: no spread
         # shows it.
         rounding = _rounding_error(side, np.mean(np.abs(betas), axis=0))
-        return estimates.mean(axis=0), np.hypot(spread, rounding)
+        return estimates.mean(axis=0), covariance, rounding
 
     beta, n_coefficients = _control_coefficients(pooled, n_targets)
 
-    # Stratified: residual variance of h - beta . c within each stratum.
+    # Stratified: residual covariance of h - beta . c within each stratum; for
+    # least-squares beta, sum e_t e_t' = C_tt' - C_tc beta_t'.
     n = pooled.count
-    residual = np.diagonal(pooled.comoment[:, :n_targets, :n_targets], axis1=1, axis2=2)
-    residual = residual - np.einsum(
-        "ktc,kct->kt", pooled.comoment[:, :n_targets, n_targets:], beta
+    comoment = pooled.comoment
+    residual = comoment[:, :n_targets, :n_targets] - np.einsum(
+        "ktc,kcu->ktu", comoment[:, :n_targets, n_targets:], beta
     )
+    residual = 0.5 * (residual + residual.transpose(0, 2, 1))
+    diagonal = np.arange(n_targets)
+    residual[:, diagonal, diagonal] = np.maximum(residual[:, diagonal, diagonal], 0.0)
     degrees = np.maximum(n - 1 - n_coefficients, 1)
-    variance = np.maximum(residual, 0.0) / degrees[:, None]
+    covariance = np.einsum("k,ktu->tu", weights**2 / n / degrees, residual)
     estimate = weights @ _corrected_means(side, pooled, beta)
-    std_error = np.sqrt((weights**2 / n) @ variance)
-    return estimate, np.hypot(std_error, _rounding_error(side, np.abs(beta)))
+    return estimate, covariance, _rounding_error(side, np.abs(beta))
 
 
 def _rounding_error(side, abs_beta):
@@ -539,11 +605,7 @@ def _rounding_error(side, abs_beta):
 
 
 def estimate_sides(sides, entropy, n_jobs):
-    """Estimate every side in one parallel pass.
-
-    Returns one (estimates, std_errors) pair of arrays per side, with an entry
-    per integrand of that side.
-    """
+    """Estimate every side in one parallel pass: one SideEstimate per side."""
     tasks = (
         delayed(task_moments)(side, entropy, *chunk)
         for side in sides

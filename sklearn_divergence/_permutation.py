@@ -231,10 +231,10 @@ def divergence_test(
     >>> options = dict(n_permutations=99, n_samples=4096, random_state=0)
     >>> result = divergence_test(X_p, same, **options)
     >>> print(f"JS = {result.statistic:.4f} nats, p = {result.pvalue:.2f}")
-    JS = 0.0015 nats, p = 0.74
+    JS = 0.0015 nats, p = 0.73
     >>> result = divergence_test(X_p, shifted, **options)
     >>> print(f"JS = {result.statistic:.4f} nats, p = {result.pvalue:.2f}")
-    JS = 0.0306 nats, p = 0.01
+    JS = 0.0307 nats, p = 0.01
     >>> print(f"debiased: {result.statistic_debiased:.4f} nats")
     debiased: 0.0281 nats
     """

@@ -6,11 +6,13 @@ import pickle
 import joblib
 import numpy as np
 import pytest
-from conftest import make_mixture, mixture_1d, quad_js, quad_kl
+from conftest import _quad, log_pdf_1d, make_mixture, mixture_1d, quad_js, quad_kl
+from scipy.special import entr
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
 
-from sklearn_divergence import js_distance, js_divergence, kl_divergence
+from sklearn_divergence import _montecarlo, js_distance, js_divergence, kl_divergence
+from sklearn_divergence._models import as_density
 
 METHODS = ["mc", "stratified", "rqmc"]
 LOG2 = np.log(2)
@@ -192,6 +194,81 @@ def test_standard_errors_are_honest(divergence, method, n_samples):
     # Binomial sd at 95% over 300 seeds is 1.3%; RQMC's 15 degrees of freedom
     # put its expected coverage at 93%.
     assert 0.895 <= covered / n_seeds <= 0.99
+
+
+def _quad_side_integrals(p, q):
+    """Per side, the quadrature of both JS integrands of _montecarlo (1-D)."""
+
+    def side(s, t, integrand):
+        def function(x):
+            log_s, log_t = log_pdf_1d(s, x), log_pdf_1d(t, x)
+            log_m = np.logaddexp(log_s, log_t)
+            if integrand == "js":
+                value = np.log(2) + log_s - log_m
+            else:
+                r, r_other = np.exp(log_s - log_m), np.exp(log_t - log_m)
+                value = np.log(2) - entr(r) - entr(r_other)
+            return np.exp(log_s) * value
+
+        return _quad(function, [s, t])
+
+    return {
+        (key, integrand): side(s, t, integrand)
+        for key, (s, t) in {"p": (p, q), "q": (q, p)}.items()
+        for integrand in ("js", "js_marginal")
+    }
+
+
+@pytest.mark.parametrize("pair", list(PAIRS_1D))
+@pytest.mark.parametrize("method", METHODS)
+def test_both_js_integrands_match_quadrature_per_side(pair, method):
+    """Each side's two JS integrands: the plain one averages to KL(s || m), the
+    label-marginalised one to another value, and both sides' sums give 2 JS."""
+    p, q = PAIRS_1D[pair]
+    expected = _quad_side_integrals(p, q)
+    truth = quad_js(p, q)
+    for integrand in ("js", "js_marginal"):
+        total = expected["p", integrand] + expected["q", integrand]
+        assert total == pytest.approx(2 * truth, rel=1e-8, abs=1e-12)
+    sides = [
+        _montecarlo.make_side(
+            key,
+            as_density(s, key, needs_sampling=True),
+            as_density(t, key, needs_sampling=False),
+            ("js", "js_marginal"),
+            method,
+            20_000,
+        )
+        for key, (s, t) in {"p": (p, q), "q": (q, p)}.items()
+    ]
+    for side, result in zip(
+        sides, _montecarlo.estimate_sides(sides, entropy=5, n_jobs=1), strict=True
+    ):
+        for integrand in ("js", "js_marginal"):
+            value, std_error = result.value(integrand)
+            assert abs(value - expected[side.key, integrand]) < 4.5 * std_error
+
+
+@pytest.mark.parametrize("pair", list(PAIRS_1D))
+@pytest.mark.parametrize("method", METHODS)
+def test_js_combination_is_no_worse_than_either_integrand(pair, method):
+    p, q = PAIRS_1D[pair]
+    sides = [
+        _montecarlo.make_side(
+            key,
+            as_density(s, key, needs_sampling=True),
+            as_density(t, key, needs_sampling=False),
+            ("js", "js_marginal"),
+            method,
+            20_000,
+        )
+        for key, (s, t) in {"p": (p, q), "q": (q, p)}.items()
+    ]
+    side_p, side_q = _montecarlo.estimate_sides(sides, entropy=3, n_jobs=1)
+    _, combined = _montecarlo.js_estimate(side_p, side_q)
+    for integrand in ("js", "js_marginal"):
+        alone = 0.5 * np.hypot(side_p.value(integrand)[1], side_q.value(integrand)[1])
+        assert combined <= alone * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("method", ["auto", *METHODS])
