@@ -232,18 +232,6 @@ class GaussianMixtureParams:
         out *= -0.5
         out += constants[:, None]
         return out
-        stacked_t, offsets = (term[components] for term in self._linear_terms)
-        k, d = offsets.shape
-        projected = stacked_t.reshape(k * d, d) @ X.T
-        projected -= offsets.reshape(-1, 1)
-        np.square(projected, out=projected)
-        out = projected.reshape(k, d, X.shape[0]).sum(axis=1)
-        out *= -0.5
-        constants = self._log_normalisers[components]
-        out += (constants + self.log_weights[components] if weighted else constants)[
-            :, None
-        ]
-        return out
 
     def _log_density_blocks(self, n_rows):
         """(rows, components) per block of the log-density of n_rows points."""

@@ -71,23 +71,35 @@ def test_low_precision_warns():
     assert np.isfinite(value)
 
 
+def _threads_seen(monkeypatch, module, name, call):
+    """BLAS/OpenMP thread counts seen at each call of ``module.name`` during
+    ``call()``."""
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    original = getattr(module, name)
+
+    def recording(*args):
+        seen.extend(pool["num_threads"] for pool in threadpool_info())
+        return original(*args)
+
+    monkeypatch.setattr(module, name, recording)
+    call()
+    return seen
+
+
 def test_engine_tasks_run_one_blas_thread(monkeypatch):
     # n_jobs is the one parallelism control: BLAS threads inside a task spin
     # against the other jobs (a d = 10 call took 2.2 s instead of 0.3 s with
     # one core busy).
-    from threadpoolctl import threadpool_info
-
     from sklearn_divergence import _montecarlo
 
-    seen = []
-    block_moments = _montecarlo._block_moments
-
-    def recording(*args):
-        seen.extend(pool["num_threads"] for pool in threadpool_info())
-        return block_moments(*args)
-
-    monkeypatch.setattr(_montecarlo, "_block_moments", recording)
-    kl_divergence(P, Q, n_samples=1024, random_state=0)
+    seen = _threads_seen(
+        monkeypatch,
+        _montecarlo,
+        "_block_moments",
+        lambda: kl_divergence(P, Q, n_samples=1024, random_state=0),
+    )
     assert seen and set(seen) == {1}
 
 
@@ -95,17 +107,12 @@ def test_engine_planning_runs_one_blas_thread(monkeypatch):
     # Planning makes many tiny BLAS calls in the calling process: with BLAS
     # threads spinning on a busy machine, a 10 x 10 triangular solve took 7 ms
     # instead of 0.03 ms.
-    from threadpoolctl import threadpool_info
-
     from sklearn_divergence import _request
 
-    seen = []
-    make_side = _request.make_side
-
-    def recording(*args):
-        seen.extend(pool["num_threads"] for pool in threadpool_info())
-        return make_side(*args)
-
-    monkeypatch.setattr(_request, "make_side", recording)
-    js_divergence(P, Q, n_samples=1024, random_state=0)
+    seen = _threads_seen(
+        monkeypatch,
+        _request,
+        "make_side",
+        lambda: js_divergence(P, Q, n_samples=1024, random_state=0),
+    )
     assert len(seen) >= 2 and set(seen) == {1}

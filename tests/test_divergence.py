@@ -219,6 +219,21 @@ def _quad_side_integrals(p, q):
     }
 
 
+def _js_sides(p, q, method):
+    """The engine's two sides of a JS estimate, with both JS integrands."""
+    return [
+        _montecarlo.make_side(
+            key,
+            as_density(s, key, needs_sampling=True),
+            as_density(t, key, needs_sampling=False),
+            ("js", "js_marginal"),
+            method,
+            20_000,
+        )
+        for key, (s, t) in {"p": (p, q), "q": (q, p)}.items()
+    ]
+
+
 @pytest.mark.parametrize("pair", list(PAIRS_1D))
 @pytest.mark.parametrize("method", METHODS)
 def test_both_js_integrands_match_quadrature_per_side(pair, method):
@@ -230,17 +245,7 @@ def test_both_js_integrands_match_quadrature_per_side(pair, method):
     for integrand in ("js", "js_marginal"):
         total = expected["p", integrand] + expected["q", integrand]
         assert total == pytest.approx(2 * truth, rel=1e-8, abs=1e-12)
-    sides = [
-        _montecarlo.make_side(
-            key,
-            as_density(s, key, needs_sampling=True),
-            as_density(t, key, needs_sampling=False),
-            ("js", "js_marginal"),
-            method,
-            20_000,
-        )
-        for key, (s, t) in {"p": (p, q), "q": (q, p)}.items()
-    ]
+    sides = _js_sides(p, q, method)
     for side, result in zip(
         sides, _montecarlo.estimate_sides(sides, entropy=5, n_jobs=1), strict=True
     ):
@@ -253,18 +258,9 @@ def test_both_js_integrands_match_quadrature_per_side(pair, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_js_combination_is_no_worse_than_either_integrand(pair, method):
     p, q = PAIRS_1D[pair]
-    sides = [
-        _montecarlo.make_side(
-            key,
-            as_density(s, key, needs_sampling=True),
-            as_density(t, key, needs_sampling=False),
-            ("js", "js_marginal"),
-            method,
-            20_000,
-        )
-        for key, (s, t) in {"p": (p, q), "q": (q, p)}.items()
-    ]
-    side_p, side_q = _montecarlo.estimate_sides(sides, entropy=3, n_jobs=1)
+    side_p, side_q = _montecarlo.estimate_sides(
+        _js_sides(p, q, method), entropy=3, n_jobs=1
+    )
     _, combined = _montecarlo.js_estimate(side_p, side_q)
     for integrand in ("js", "js_marginal"):
         alone = 0.5 * np.hypot(side_p.value(integrand)[1], side_q.value(integrand)[1])
