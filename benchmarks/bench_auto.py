@@ -23,13 +23,12 @@ import datetime
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from bench_montecarlo import CASES, make_mixture
+from bench_montecarlo import CASES, make_pair, uptime
 from threadpoolctl import threadpool_limits
 
 from sklearn_divergence import js_divergence, kl_divergence
@@ -45,14 +44,6 @@ EXTRA_CASES = [
     for d, k in ((2, 50), (10, 50), (10, 200))
 ]
 FUNCTIONS = {"KL": kl_divergence, "JS": js_divergence}
-
-
-def _pair(case):
-    rng = np.random.default_rng(case["seed"])
-    return (
-        make_mixture(rng, case["K_p"], case["d"], case["covariance_type"]),
-        make_mixture(rng, case["K_q"], case["d"], case["covariance_type"]),
-    )
 
 
 def _work(function, p, q, method, seeds):
@@ -75,10 +66,6 @@ def _work(function, p, q, method, seeds):
     return mean_se**2 * mean_time, mean_se, mean_time
 
 
-def _uptime():
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, few cases")
@@ -91,11 +78,11 @@ def main():
     if args.quick:
         cases = cases[::6]
 
-    load_before, started = _uptime(), time.perf_counter()
+    load_before, started = uptime(), time.perf_counter()
     rows = {name: [] for name in FUNCTIONS}
     with threadpool_limits(1):
         for case in cases:
-            p, q = _pair(case)
+            p, q = make_pair(case)
             for name, function in FUNCTIONS.items():
                 function(p, q, n_samples=N_SAMPLES, random_state=0)  # warm-up
                 work = {m: _work(function, p, q, m, seeds) for m in METHODS}
@@ -122,7 +109,7 @@ def main():
         f"total run time {time.perf_counter() - started:.0f} s",
         f"- machine: {os.cpu_count()} CPUs ({platform.machine()}, "
         f"{platform.system()}), Python {platform.python_version()}",
-        f"- load (`uptime`) before: `{load_before}`; after: `{_uptime()}`",
+        f"- load (`uptime`) before: `{load_before}`; after: `{uptime()}`",
         f"- n_samples={N_SAMPLES:,}, n_jobs=1, BLAS on one thread, "
         f"{len(seeds)} seeds per method; cases as in `benchmarks/README.md`, "
         "plus larger 'full' mixtures (K_p = K_q = K).",

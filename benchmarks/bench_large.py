@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench_memory import CASES
+from bench_montecarlo import uptime
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS = ("kl_divergence", "js_divergence")
@@ -58,10 +59,6 @@ def _measure(case, function, package_dir):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def _uptime():
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="another package checkout")
@@ -71,7 +68,7 @@ def main():
         _worker(*args.worker)
         return
 
-    load_before, started = _uptime(), time.perf_counter()
+    load_before, started = uptime(), time.perf_counter()
     rows = []
     for case in CASES:
         for function in FUNCTIONS:
@@ -90,7 +87,7 @@ def main():
         f"total run time {time.perf_counter() - started:.0f} s",
         f"- machine: {os.cpu_count()} CPUs ({platform.machine()}, "
         f"{platform.system()}), Python {platform.python_version()}",
-        f"- load (`uptime`) before: `{load_before}`; after: `{_uptime()}`",
+        f"- load (`uptime`) before: `{load_before}`; after: `{uptime()}`",
         "- each call in a fresh subprocess: method='auto', n_samples=100,000 "
         "(the default), random_state=0, n_jobs=1, BLAS on one thread",
     ]

@@ -28,7 +28,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from bench_montecarlo import make_mixture
+from bench_montecarlo import make_mixture, uptime
 from sklearn.neighbors import KernelDensity
 from threadpoolctl import threadpool_limits
 
@@ -136,10 +136,6 @@ def measure(case, function, n_samples, package_path=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _uptime():
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def _value(result):
     if "error" in result:
         return result["error"]
@@ -229,7 +225,7 @@ def main():
         return
 
     start = time.perf_counter()
-    uptime_before = _uptime()
+    uptime_before = uptime()
     rows = []
     for case in QUICK_CASES if args.quick else CASES:
         for function in FUNCTIONS:
@@ -245,7 +241,7 @@ def main():
         rows,
         args.n_samples,
         args.baseline,
-        (uptime_before, _uptime()),
+        (uptime_before, uptime()),
         time.perf_counter() - start,
         args.quick,
     )

@@ -811,7 +811,8 @@ def _verdict(passed):
     return "PASS" if passed else "MISS"
 
 
-def _uptime():
+def uptime():
+    """The `uptime` line (load averages), for the reports of every benchmark."""
     try:
         done = subprocess.run(["uptime"], capture_output=True, text=True, check=True)
         return done.stdout.strip()
@@ -1306,7 +1307,7 @@ def main(argv=None):
     run = {
         "command": shlex.join(["python", *sys.argv]),
         "date": datetime.datetime.now(datetime.UTC),
-        "uptime_before": _uptime(),
+        "uptime_before": uptime(),
         "busy_before": _busiest_processes(),
         "note": args.note,
         "references": "benchmarks/references.json"
@@ -1370,7 +1371,7 @@ def main(argv=None):
                 )
 
     run["elapsed"] = time.perf_counter() - start
-    run["uptime_after"] = _uptime()
+    run["uptime_after"] = uptime()
     run["busy_after"] = _busiest_processes()
     report = render_report(
         run,

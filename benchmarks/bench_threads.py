@@ -18,13 +18,12 @@ import multiprocessing
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from bench_montecarlo import make_mixture
+from bench_montecarlo import make_mixture, uptime
 
 from sklearn_divergence import _montecarlo, js_divergence, kl_divergence
 
@@ -74,10 +73,6 @@ def seconds_per_call(function, p, q):
     return (time.perf_counter() - start) / REPEATS
 
 
-def _uptime():
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -86,7 +81,7 @@ def main():
     arguments = parser.parse_args()
     rng = np.random.default_rng(12)
     p, q = (make_mixture(rng, 8, 10, "full") for _ in range(2))
-    uptime_before = _uptime()
+    uptime_before = uptime()
     rows = []
     for busy in (False, True):
         with busy_core(busy):
@@ -107,7 +102,7 @@ def main():
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {os.cpu_count()} CPUs ({platform.machine()}, "
         f"{platform.system()}), Python {platform.python_version()}",
-        f"- load (`uptime`) before: `{uptime_before}`; after: `{_uptime()}`",
+        f"- load (`uptime`) before: `{uptime_before}`; after: `{uptime()}`",
         f"- a d = 10, K = 8 vs K = 8 'full' pair; method='auto' (rqmc), "
         f"n_samples={N_SAMPLES:,}, n_jobs=1, mean of {REPEATS} calls after one "
         "warm-up call",
