@@ -196,6 +196,21 @@ class GaussianMixtureParams:
         """log det(U_k) - d/2 log(2 pi): log N_k at its own mean."""
         return self.log_det_precision_cholesky - 0.5 * self.n_features * _LOG_2PI
 
+    @cached_property
+    def _coefficients_with_constants(self):
+        """{weighted: the coefficients of :attr:`_linear_terms` with log N_k(mu_k),
+        plus log w_k if weighted, on the constant feature} (all types but
+        'full'): one matrix product then gives the log-probabilities."""
+        (coefficients,) = self._linear_terms
+        variants = {}
+        for weighted in (False, True):
+            constants = self._log_normalisers
+            if weighted:
+                constants = constants + self.log_weights
+            variants[weighted] = coefficients.copy()
+            variants[weighted][:, -1] += constants
+        return variants
+
     def _features(self, X):
         """[quadratic terms; x; 1] of the centred rows, shape (f, n), for the
         coefficients of :attr:`_linear_terms` (all types but 'full')."""
@@ -214,15 +229,13 @@ class GaussianMixtureParams:
         Components run along axis 0 (see :func:`logsumexp_columns`). For all
         types but 'full', one matrix product gives the whole block.
         """
+        if self.covariance_type != "full":
+            # The constants ride on the constant feature: no pass over the block.
+            coefficients = self._coefficients_with_constants[weighted]
+            return coefficients[components] @ self._features(X)
         constants = self._log_normalisers[components]
         if weighted:
             constants = constants + self.log_weights[components]
-        if self.covariance_type != "full":
-            # The constants ride on the constant feature: no pass over the block.
-            (coefficients,) = self._linear_terms
-            coefficients = coefficients[components].copy()
-            coefficients[:, -1] += constants
-            return coefficients @ self._features(X)
         stacked_t, offsets = (term[components] for term in self._linear_terms)
         k, d = offsets.shape
         projected = stacked_t.reshape(k * d, d) @ X.T
