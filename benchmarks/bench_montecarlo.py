@@ -119,7 +119,7 @@ LOG_DENSITY_POINTS = 100_000
 LOG_DENSITY_REPEATS = 7
 GEMM_POINTS = 16_384
 GEMM_REPEATS = 51
-# The rqmc standard error has 15 degrees of freedom (16 scramblings).
+# The rqmc standard error has 15 degrees of freedom (16 replicates).
 T_QUANTILE = float(stats.t.ppf(0.975, 15))
 Z_QUANTILE = float(stats.norm.ppf(0.975))
 # Deterministic references are not trusted below this many nats: rounding in
@@ -724,38 +724,41 @@ def compare(p, q, divergence, reference, config):
     }
 
 
-def gemm_columns(case):
-    """Columns of W: the products one point needs for both log-densities."""
+def gemm_products(case):
+    """(inner, columns) of the products one point needs for both log-densities.
+
+    Every covariance type evaluates its quadratic forms as one product of
+    features of x (f of them: [quadratic terms; x; 1]) with the components'
+    coefficients, one column per component; 'tied' first projects x onto
+    each mixture's d x d precision factor.
+    """
     d, K = case["d"], case["K_p"] + case["K_q"]
     kind = case["covariance_type"]
-    if kind == "full":
-        # x against each component's d x d precision factor.
-        return K * d
+    features = {"full": d * (d + 1) // 2 + d + 1, "diag": 2 * d + 1}.get(kind, d + 2)
+    products = [(features, K)]
     if kind == "tied":
-        # x against each mixture's one d x d precision factor.
-        return 2 * d
-    if kind == "diag":
-        # x and x**2 against each component's precision-weighted rows.
-        return 2 * K
-    # x against each component's mean; |x|**2 is a row sum.
-    return K
+        products.append((d, 2 * d))
+    return products
 
 
 def gemm_bound(case):
-    """Points per second of X @ W, X (16384, d), one thread, median of repeats."""
+    """Points per second of the products of :func:`gemm_products`, X (16384,
+    inner) @ W (inner, columns), one thread, sum of their median times."""
     rng = np.random.default_rng(0)
-    columns = gemm_columns(case)
-    X = rng.standard_normal((GEMM_POINTS, case["d"]))
-    W = rng.standard_normal((case["d"], columns))
-    out = np.empty((GEMM_POINTS, columns))
-    np.matmul(X, W, out=out)
-    times = []
-    for _ in range(GEMM_REPEATS):
-        start = time.perf_counter()
+    seconds = 0.0
+    for inner, columns in gemm_products(case):
+        X = rng.standard_normal((GEMM_POINTS, inner))
+        W = rng.standard_normal((inner, columns))
+        out = np.empty((GEMM_POINTS, columns))
         np.matmul(X, W, out=out)
-        times.append(time.perf_counter() - start)
-    seconds = float(np.median(times))
-    return {"columns": columns, "seconds": seconds, "rate": GEMM_POINTS / seconds}
+        times = []
+        for _ in range(GEMM_REPEATS):
+            start = time.perf_counter()
+            np.matmul(X, W, out=out)
+            times.append(time.perf_counter() - start)
+        seconds += float(np.median(times))
+    shape = " + ".join(f"{inner} x {columns}" for inner, columns in gemm_products(case))
+    return {"shape": shape, "seconds": seconds, "rate": GEMM_POINTS / seconds}
 
 
 def coverage(p, q, divergence, reference, n_seeds):
@@ -955,7 +958,8 @@ def _efficiency_table(cases, rows, references, divergence):
 
 def _rate_table(cases, results, gemm_rows):
     lines = [
-        "| case | d | K_p + K_q | cov type | W columns | GEMM (µs / 16384 pts) "
+        "| case | d | K_p + K_q | cov type | W (inner x columns) "
+        "| GEMM (µs / 16384 pts) "
         "| GEMM bound (M pts/s) | KL (M pts/s) | KL / bound | JS (M pts/s) "
         "| JS / bound |",
         "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
@@ -972,7 +976,7 @@ def _rate_table(cases, results, gemm_rows):
                 cells.append(f"{rate / 1e6:.2f} | {100 * rate / gemm['rate']:.1f}%")
         lines.append(
             f"| {case['name']} | {case['d']} | {case['K_p'] + case['K_q']} "
-            f"| {case['covariance_type']} | {gemm['columns']} "
+            f"| {case['covariance_type']} | {gemm['shape']} "
             f"| {1e6 * gemm['seconds']:.0f} | {gemm['rate'] / 1e6:.1f} "
             f"| {cells[0]} | {cells[1]} |"
         )
@@ -1215,13 +1219,14 @@ def render_report(run, config, quick, cases, references, results, extras):
         "for JS) over the median time per call of the runs above; for rqmc "
         "these are nominal points, as each component's share is rounded down "
         "to a power of two. GEMM bound: points per second of the bare float64 "
-        f"product `np.matmul(X, W, out=...)` with X of shape ({GEMM_POINTS}, d), "
-        f"one BLAS thread, median of {GEMM_REPEATS} calls, in this run: the "
-        "projections that any evaluation of both log-densities needs. W has "
-        "(K_p + K_q) d columns for 'full' (x against each component's precision "
-        "factor), 2 d for 'tied' (one factor per mixture), 2 (K_p + K_q) for "
-        "'diag' (x and x² against each component's rows) and K_p + K_q for "
-        "'spherical' (x against each mean; |x|² is a row sum).",
+        f"product `np.matmul(X, W, out=...)` with X of shape ({GEMM_POINTS}, "
+        f"inner), one BLAS thread, median of {GEMM_REPEATS} calls, in this run: "
+        "the product by which the package evaluates both log-densities. X "
+        "holds f features of each point, [quadratic terms; x; 1], and W one "
+        "column of coefficients per component: f = d(d + 1)/2 + d + 1 for "
+        "'full' (every x_i x_j), 2d + 1 for 'diag' and d + 2 for 'tied' and "
+        "'spherical' (one |y|²); 'tied' adds the projection of x onto each "
+        "mixture's precision factor (d x 2d).",
         "",
         *_rate_table(cases, results, gemm_rows),
         "",
@@ -1232,7 +1237,7 @@ def render_report(run, config, quick, cases, references, results, extras):
         ". A run is covered when |estimate - reference| <= c sqrt(SE² + u²), u "
         f"the reference's uncertainty, for c = 1.96 and c = {T_QUANTILE:.3f} (the "
         "t quantile with 15 degrees of freedom: rqmc's standard error comes "
-        "from 16 scramblings). n_samples is small so that u is small against "
+        "from 16 replicates). n_samples is small so that u is small against "
         "SE (column u / SE; it should be at most 1/3). Intervals: exact "
         "(Clopper-Pearson) binomial 95%. bias z as above, over all seeds. "
         f"Target {100 * TARGET_COVERAGE[0]:.0f}-{100 * TARGET_COVERAGE[1]:.0f}%.",

@@ -54,8 +54,8 @@ p, q : fitted estimator
         - 'stratified': each mixture component gets its exact share of the
           points, plus control variates within each component.
         - 'rqmc': 'stratified' with scrambled Sobol' points in place of
-          pseudo-random ones; 16 independent scramblings give the error.
-          Each component's share per scrambling is a power of two, so
+          pseudo-random ones; 16 independent digital shifts give the error.
+          Each component's share per replicate is a power of two, so
           between n_samples / 2 and n_samples points are used.
         - 'variational', 'variational_upper', 'product', 'matched',
           'gaussian', 'unscented': deterministic approximations for Gaussian
@@ -126,7 +126,7 @@ def kl_divergence(
     regressed out of the integrand as control variates (Chen, Hershey, Olsen
     & Yashchin, ICASSP 2008; matching as in Goldberger et al., ICCV 2003).
 
-    The standard error of 'rqmc' comes from 16 independent scramblings, so
+    The standard error of 'rqmc' comes from 16 independent replicates, so
     it has 15 degrees of freedom: value ± 2.13 std_error is a 95% interval
     (± 1.96 std_error covers about 93%). With well-separated components the
     control variates can be exact up to tail terms no sample reaches, and the

@@ -27,6 +27,11 @@ _CACHE_BLOCK_FLOATS = 2**17
 _MIN_BLOCK_ROWS = 64
 
 _LOG_2PI = np.log(2.0 * np.pi)
+_EPS = np.finfo(np.float64).eps
+# Largest rounding error, in nats, accepted from expanding a 'full' quadratic
+# form (see GaussianMixtureParams.log_prob); about 1e-11 is typical for
+# standardised data in d = 20.
+_EXPANSION_TOLERANCE = 1e-9
 
 
 def block_shape(
@@ -150,31 +155,40 @@ class GaussianMixtureParams:
 
     @cached_property
     def _center(self):
-        # Quadratic forms are expanded as |y|^2 - 2 y.m + |m|^2 for the
-        # non-full types; expanding around the mean of the means limits the
-        # cancellation when data sit far from the origin.
+        # Quadratic forms are expanded as y'Py - 2 y'Pm + m'Pm; expanding
+        # around the mean of the means limits the cancellation when data sit
+        # far from the origin.
         return self.weights @ self.means
 
     @cached_property
-    def _linear_terms(self):
-        """Precomputed matrices for :meth:`log_prob`.
+    def _exact_terms(self):
+        """U_k^T (K, d, d) and U_k^T mu_k (K, d) for 'full': the quadratic forms
+        as |U_k^T x - U_k^T mu_k|^2, whose subtraction is exact where the
+        expansion of :attr:`_expansion` would lose too much (Cholesky factors
+        of condition 1e12). Kept per component so that a block of components
+        is a contiguous slice."""
+        pc = self.precisions_cholesky
+        stacked_t = np.ascontiguousarray(pc.transpose(0, 2, 1))
+        return stacked_t, np.einsum("kd,kde->ke", self.means, pc)
 
-        'full': U_k^T (K, d, d) and U_k^T mu_k (K, d); full covariances subtract
-        exactly, so they need no expansion (Cholesky factors of condition 1e12
-        would lose everything to it). Kept per component so that a block of
-        components is a contiguous slice.
-
-        Other types: the coefficients C (K, f) with C_k . features(x) =
+    @cached_property
+    def _expansion(self):
+        """Coefficients C (K, f) with C_k . features(x) =
         -1/2 (x - mu_k)^T Sigma_k^{-1} (x - mu_k), for the features of
-        :meth:`_features`, whose last one is the constant 1.
-        """
+        :meth:`_features`, whose last one is the constant 1."""
         pc = self.precisions_cholesky
         kind = self.covariance_type
-        if kind == "full":
-            stacked_t = np.ascontiguousarray(pc.transpose(0, 2, 1))
-            return stacked_t, np.einsum("kd,kde->ke", self.means, pc)
         centered = self.means - self._center
-        if kind == "tied":
+        if kind == "full":
+            precisions = self.precision_matrices
+            rows, columns = np.triu_indices(self.n_features)
+            # y_i y_j for i < j stands for both y_i y_j and y_j y_i.
+            quadratic = (
+                -np.where(rows == columns, 0.5, 1.0) * precisions[:, rows, columns]
+            )
+            scaled = np.einsum("kij,kj->ki", precisions, centered)
+            norms = (centered * scaled).sum(axis=1)
+        elif kind == "tied":
             # In y = U^T x: -1/2 |y - m_k|^2 = -1/2 |y|^2 + m_k . y - 1/2 |m_k|^2.
             projected = centered @ pc
             quadratic = np.full((self.n_components, 1), -0.5)
@@ -189,7 +203,7 @@ class GaussianMixtureParams:
             quadratic = -0.5 * precisions[:, None]
             scaled = centered * precisions[:, None]
             norms = (centered**2).sum(axis=1) * precisions
-        return (np.hstack([quadratic, scaled, -0.5 * norms[:, None]]),)
+        return np.hstack([quadratic, scaled, -0.5 * norms[:, None]])
 
     @cached_property
     def _log_normalisers(self):
@@ -198,53 +212,94 @@ class GaussianMixtureParams:
 
     @cached_property
     def _coefficients_with_constants(self):
-        """{weighted: the coefficients of :attr:`_linear_terms` with log N_k(mu_k),
-        plus log w_k if weighted, on the constant feature} (all types but
-        'full'): one matrix product then gives the log-probabilities."""
-        (coefficients,) = self._linear_terms
+        """{weighted: the coefficients of :attr:`_expansion` with log N_k(mu_k),
+        plus log w_k if weighted, on the constant feature}: one matrix
+        product then gives the log-probabilities."""
         variants = {}
         for weighted in (False, True):
             constants = self._log_normalisers
             if weighted:
                 constants = constants + self.log_weights
-            variants[weighted] = coefficients.copy()
+            variants[weighted] = self._expansion.copy()
             variants[weighted][:, -1] += constants
         return variants
 
+    @cached_property
+    def _expansion_rounding(self):
+        """(a, b, c) per component: the rounding of the expanded log-probability
+        at a point whose centred coordinates are at most r in absolute value
+        is at most f eps (a r^2 + b r + c)."""
+        coefficients = self._coefficients_with_constants[True]
+        n_quadratic = coefficients.shape[1] - self.n_features - 1
+        magnitudes = np.abs(coefficients)
+        return (
+            magnitudes[:, :n_quadratic].sum(axis=1),
+            magnitudes[:, n_quadratic:-1].sum(axis=1),
+            magnitudes[:, -1],
+        )
+
     def _features(self, X):
-        """[quadratic terms; x; 1] of the centred rows, shape (f, n), for the
-        coefficients of :attr:`_linear_terms` (all types but 'full')."""
-        Y_t = (X - self._center).T
-        if self.covariance_type == "tied":
-            Y_t = np.ascontiguousarray(self.precisions_cholesky.T) @ Y_t
-        squares = np.square(Y_t)
-        if self.covariance_type != "diag":
-            squares = squares.sum(axis=0, keepdims=True)
-        return np.vstack([squares, Y_t, np.ones((1, X.shape[0]))])
+        """[quadratic terms; y; 1] of the centred rows y, shape (f, n), for
+        the coefficients of :attr:`_expansion`."""
+        n, d = X.shape
+        kind = self.covariance_type
+        n_quadratic = {"full": d * (d + 1) // 2, "diag": d}.get(kind, 1)
+        features = np.empty((n_quadratic + d + 1, n))
+        Y_t = features[n_quadratic:-1]
+        np.subtract(X.T, self._center[:, None], out=Y_t)
+        if kind == "tied":
+            Y_t[:] = self.precisions_cholesky.T @ Y_t
+        squares = features[:n_quadratic]
+        if kind == "full":
+            row = 0
+            for i in range(d):
+                np.multiply(Y_t[i], Y_t[i:], out=squares[row : row + d - i])
+                row += d - i
+        elif kind == "diag":
+            np.square(Y_t, out=squares)
+        else:
+            np.einsum("ij,ij->j", Y_t, Y_t, out=squares[0])
+        features[-1] = 1.0
+        return features
 
     def log_prob(self, X, components=slice(None), *, weighted=True):
         """log N(x; mu_k, Sigma_k), plus log w_k if ``weighted``, for the
         components in ``components`` (a slice) and every row, shape (k, n).
 
-        Components run along axis 0 (see :func:`logsumexp_columns`). For all
-        types but 'full', one matrix product gives the whole block.
+        Components run along axis 0 (see :func:`logsumexp_columns`). One
+        matrix product of expanded quadratic forms gives the whole block;
+        'full' blocks whose expansion would round by more than
+        _EXPANSION_TOLERANCE are computed by exact subtraction instead.
         """
-        if self.covariance_type != "full":
+        coefficients = self._coefficients_with_constants[weighted][components]
+        features = self._features(X)
+        if self.covariance_type != "full" or self._expansion_is_accurate(
+            features, components
+        ):
             # The constants ride on the constant feature: no pass over the block.
-            coefficients = self._coefficients_with_constants[weighted]
-            return coefficients[components] @ self._features(X)
-        constants = self._log_normalisers[components]
-        if weighted:
-            constants = constants + self.log_weights[components]
-        stacked_t, offsets = (term[components] for term in self._linear_terms)
+            return coefficients @ features
+        stacked_t, offsets = (term[components] for term in self._exact_terms)
         k, d = offsets.shape
         projected = stacked_t.reshape(k * d, d) @ X.T
         projected -= offsets.reshape(-1, 1)
         np.square(projected, out=projected)
         out = projected.reshape(k, d, X.shape[0]).sum(axis=1)
         out *= -0.5
-        out += constants[:, None]
+        out += self._log_normalisers[components, None]
+        if weighted:
+            out += self.log_weights[components, None]
         return out
+
+    def _expansion_is_accurate(self, features, components):
+        """Whether the expanded log-probabilities of ``features`` round by at
+        most _EXPANSION_TOLERANCE, by the bound of :attr:`_expansion_rounding`."""
+        d = self.n_features
+        if not features.shape[1]:
+            return True
+        radius = np.abs(features[-d - 1 : -1]).max()
+        a, b, c = (term[components] for term in self._expansion_rounding)
+        bound = features.shape[0] * _EPS * np.max(a * radius**2 + b * radius + c)
+        return bound <= _EXPANSION_TOLERANCE
 
     def _log_density_blocks(self, n_rows):
         """(rows, components) per block of the log-density of n_rows points."""

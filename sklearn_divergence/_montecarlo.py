@@ -35,13 +35,18 @@ ICASSP 2008, for the control variates):
   regressed out of h with per-stratum least-squares coefficients. The means
   come from Cholesky factors, and a bound on their rounding, which no spread
   of the samples shows, is added to the standard error in quadrature;
-* randomized quasi-Monte Carlo: one scrambled Sobol' sequence per replicate,
-  with each component given a power-of-two block aligned on a multiple of its
-  size, so each block is itself a scrambled (t, m, s)-net. The spread of the
-  independent replicates gives the standard error (Owen, "Monte Carlo theory,
-  methods and examples", ch. 17).
+* randomized quasi-Monte Carlo: one scrambled Sobol' sequence (a random
+  linear matrix scramble and digital shift) per side, in which each component
+  has a power-of-two block aligned on a multiple of its size, so each block is
+  itself a scrambled (t, m, s)-net. Each replicate applies its own random
+  digital shift to the sequence, carried to infinite precision, so every
+  point is uniform and the replicates are independent given the scramble;
+  their spread gives the standard error (Owen, "Monte Carlo theory, methods
+  and examples", ch. 17). One pass over the sequence serves several
+  replicates, and no replicate pays for a scramble of its own.
 """
 
+import copy
 import warnings
 from dataclasses import dataclass
 from itertools import islice
@@ -66,13 +71,17 @@ CHUNK_SIZE = 2**14
 # plan is handed to it in parts of this many tasks (2**26 points).
 TASKS_PER_CALL = 2**12
 # scipy's qmc.Sobol generates at most 2**bits points per engine (bits=30 is
-# its default), and one engine walks each scrambling.
+# its default), and one engine's sequence serves every replicate.
 _SOBOL_BITS = 30
 # Allocations are computed in float64, exact for integers up to 2**53.
 _MAX_EXACT_INTEGER = 2**53
-# Independent scramblings for RQMC: the standard error has N_SCRAMBLINGS - 1
-# degrees of freedom.
-N_SCRAMBLINGS = 16
+# Independent RQMC replicates (digital shifts): the standard error has
+# N_REPLICATES - 1 degrees of freedom.
+N_REPLICATES = 16
+# Replicates per RQMC task, which share one pass over the Sobol' sequence;
+# N_REPLICATES / this many tasks per side give n_jobs work to share even at
+# small n_samples.
+REPLICATES_PER_TASK = 4
 # Components of t used as control variates for each stratum of s.
 N_MATCHED_CONTROLS = 2
 # Control variates are fitted only in strata this large per coefficient, so
@@ -93,12 +102,15 @@ _MIN_ROWS_PER_PRODUCT = 64
 _LOG_2 = np.log(2.0)
 _EPS = np.finfo(np.float64).eps
 _SIDE_KEYS = {"p": 0, "q": 1}
+# spawn_key suffix of a side's scrambled Sobol' sequence; the replicates'
+# digital shifts take (side, 0) to (side, N_REPLICATES - 1).
+_SCRAMBLE_STREAM = N_REPLICATES
 
 
 def min_samples(method, n_components):
     """Smallest n_samples for which ``method`` can run on a mixture."""
     if method == "rqmc":
-        return N_SCRAMBLINGS * n_components
+        return N_REPLICATES * n_components
     if method == "stratified":
         return 2 * n_components
     return 2
@@ -107,7 +119,7 @@ def min_samples(method, n_components):
 def max_samples(method):
     """Largest n_samples for which ``method`` can index its sample plan."""
     if method == "rqmc":
-        return N_SCRAMBLINGS * 2**_SOBOL_BITS
+        return N_REPLICATES * 2**_SOBOL_BITS
     return _MAX_EXACT_INTEGER
 
 
@@ -146,10 +158,13 @@ class Side:
     integrands: tuple  # of "kl" and "js", estimated from the same points
     method: str
     n_samples: int
+    entropy: object  # of the SeedSequence behind every stream
     allocation: np.ndarray = None  # stratified: per component; rqmc: per replicate
     controls: np.ndarray = None  # (K, m) matched components of `other`
     control_means: np.ndarray = None  # (K, 1 + m) exact means of the controls
     control_rounding: np.ndarray = None  # (K, 1 + m) bound on their rounding
+    # RQMC: the side's scrambled Sobol' engine, which every task copies.
+    sobol: qmc.Sobol = None
 
     @property
     def n_strata(self):
@@ -160,41 +175,60 @@ class Side:
         return len(self.integrands)
 
     @property
-    def n_replicates(self):
-        return N_SCRAMBLINGS if self.method == "rqmc" else 1
+    def _stream_length(self):
+        """Points of one stream: one replicate's for RQMC."""
+        if self.method == "rqmc":
+            return int(self.allocation.sum())
+        return self.n_samples
 
     @property
     def n_chunks(self):
+        per_group = -(-self._stream_length // CHUNK_SIZE)
         if self.method == "rqmc":
-            return N_SCRAMBLINGS
-        return -(-self.n_samples // CHUNK_SIZE)
+            return per_group * (N_REPLICATES // REPLICATES_PER_TASK)
+        return per_group
 
     def chunks(self):
-        """Yield the task plan: (replicate, start, stop), indices into one stream.
+        """Yield the task plan: (replicates, start, stop), indices into one stream.
 
-        A task is one block of CHUNK_SIZE points, except for RQMC, where a
-        task is a whole scrambling so that one Sobol' engine walks it in order.
+        A task is one block of CHUNK_SIZE stream indices: CHUNK_SIZE points,
+        except for RQMC, where the task serves REPLICATES_PER_TASK
+        replicates and every component whose prefix reaches into the block.
         The plan is generated, never stored: its memory does not grow with
         n_samples.
         """
+        groups = [(0,)]
         if self.method == "rqmc":
-            length = int(self.allocation.sum())
-            for replicate in range(N_SCRAMBLINGS):
-                yield replicate, 0, length
-            return
-        for start in range(0, self.n_samples, CHUNK_SIZE):
-            yield 0, start, min(start + CHUNK_SIZE, self.n_samples)
+            groups = [
+                tuple(range(first, first + REPLICATES_PER_TASK))
+                for first in range(0, N_REPLICATES, REPLICATES_PER_TASK)
+            ]
+        length = self._stream_length
+        for replicates in groups:
+            for start in range(0, length, CHUNK_SIZE):
+                yield replicates, start, min(start + CHUNK_SIZE, length)
 
 
-def make_side(key, sampled, other, integrands, method, n_samples):
-    """Plan one side: allocation and control variates. Raises on infeasible input."""
+def make_side(key, sampled, other, integrands, method, n_samples, entropy):
+    """Plan one side: allocation, control variates and, for RQMC, the Sobol'
+    engine. Raises on infeasible input."""
     if not isinstance(sampled, GaussianMixtureParams):
         method = "mc"
     if method == "mc":
-        return Side(key, sampled, other, integrands, method, n_samples)
+        return Side(key, sampled, other, integrands, method, n_samples, entropy)
     weights = sampled.weights
+    sobol = None
     if method == "rqmc":
-        allocation = _allocate_powers_of_two(weights, n_samples // N_SCRAMBLINGS)
+        allocation = _allocate_powers_of_two(weights, n_samples // N_REPLICATES)
+        scramble = np.random.SeedSequence(
+            entropy, spawn_key=(_SIDE_KEYS[key], _SCRAMBLE_STREAM)
+        )
+        sobol = qmc.Sobol(
+            sampled.n_features,
+            scramble=True,
+            bits=_SOBOL_BITS,
+            rng=np.random.default_rng(scramble),
+        )
     else:
         allocation = _allocate_proportional(weights, n_samples, 2)
     return Side(
@@ -204,8 +238,10 @@ def make_side(key, sampled, other, integrands, method, n_samples):
         integrands,
         method,
         n_samples,
+        entropy,
         allocation,
         *_plan_controls(sampled, other, n_samples),
+        sobol,
     )
 
 
@@ -272,71 +308,98 @@ def _matched_divergences(sampled, other, controls):
     return divergences.reshape(controls.shape), rounding.reshape(controls.shape)
 
 
-def _standard_normal_blocks(side, entropy, replicate, start, stop):
-    """Yield (Z, labels): rows [start, stop) of the side's stream, block by block.
+def _standard_normal_blocks(side, replicates, start, stop):
+    """Yield (Z, strata, cells) for stream indices [start, stop), block by block.
 
-    Rows are grouped by component label; within a component order is free.
+    Rows are grouped by cell, a stratum and one of ``replicates``: cell
+    a * len(replicates) + j for stratum a and the j-th replicate, which is
+    also grouped by stratum. Within a cell order is free.
     """
-    side_key = _SIDE_KEYS[side.key]
     if side.method == "rqmc":
-        # Components in decreasing block size, so each block starts at a
-        # multiple of its own power-of-two size.
-        order = np.argsort(-side.allocation, kind="stable")
-        ends = np.cumsum(side.allocation[order])
-        scramble = np.random.SeedSequence(entropy, spawn_key=(side_key, replicate))
-        # One engine walks the whole replicate: skipping ahead costs O(skip).
-        engine = qmc.Sobol(
-            side.sampled.n_features,
-            scramble=True,
-            bits=_SOBOL_BITS,
-            rng=np.random.default_rng(scramble),
-        )
-        if start:
-            engine.fast_forward(start)
+        yield from _rqmc_normal_blocks(side, replicates, start, stop)
+        return
+    side_key = _SIDE_KEYS[side.key]
     for block_start in range(start, stop, CHUNK_SIZE):
         block_stop = min(block_start + CHUNK_SIZE, stop)
-        positions = np.arange(block_start, block_stop)
-        if side.method == "rqmc":
-            with warnings.catch_warnings():
-                # Components are aligned power-of-two blocks; chunks need not be.
-                warnings.filterwarnings("ignore", message="The balance properties")
-                uniforms = engine.random(block_stop - block_start)
-            np.clip(uniforms, 2.0**-53, 1.0 - 2.0**-53, out=uniforms)
-            Z = ndtri(uniforms)
-            labels = order[np.searchsorted(ends, positions, side="right")]
-        else:
-            rng = np.random.default_rng(
-                np.random.SeedSequence(
-                    entropy, spawn_key=(side_key, block_start // CHUNK_SIZE)
-                )
+        rng = np.random.default_rng(
+            np.random.SeedSequence(
+                side.entropy, spawn_key=(side_key, block_start // CHUNK_SIZE)
             )
-            if side.method == "stratified":
-                ends = np.cumsum(side.allocation)
-                labels = np.searchsorted(ends, positions, side="right")
-            else:
-                labels = np.repeat(
-                    np.arange(side.sampled.n_components),
-                    rng.multinomial(block_stop - block_start, side.sampled.weights),
-                )
-            Z = rng.standard_normal((block_stop - block_start, side.sampled.n_features))
+        )
+        if side.method == "stratified":
+            ends = np.cumsum(side.allocation)
+            positions = np.arange(block_start, block_stop)
+            labels = np.searchsorted(ends, positions, side="right")
+        else:
+            labels = np.repeat(
+                np.arange(side.sampled.n_components),
+                rng.multinomial(block_stop - block_start, side.sampled.weights),
+            )
+        Z = rng.standard_normal((block_stop - block_start, side.sampled.n_features))
         grouping = np.argsort(labels, kind="stable")
-        yield Z[grouping], labels[grouping]
+        strata = labels[grouping]
+        cells = strata if side.n_strata > 1 else np.zeros_like(strata)
+        yield Z[grouping], strata, cells
 
 
-def _sample_blocks(side, entropy, replicate, start, stop):
-    """Yield (X, labels) blocks of at most CHUNK_SIZE points drawn from the side."""
+def _rqmc_normal_blocks(side, replicates, start, stop):
+    """:func:`_standard_normal_blocks` for RQMC: every replicate digitally
+    shifts the side's one scrambled Sobol' sequence, in which each component
+    has a block of allocation[a] points aligned on a multiple of its size."""
+    d = side.sampled.n_features
+    width = len(replicates)
+    shifts, offsets = [], []
+    for replicate in replicates:
+        rng = np.random.default_rng(
+            np.random.SeedSequence(
+                side.entropy, spawn_key=(_SIDE_KEYS[side.key], replicate)
+            )
+        )
+        shifts.append(rng.integers(0, 2**_SOBOL_BITS, size=d))
+        # The bits beyond the engine's: a digital shift of infinite precision.
+        offsets.append(rng.random(d))
+    shifts, offsets = np.array(shifts)[:, None, :], np.array(offsets)[:, None, :]
+    # Components in decreasing block size, so each block starts at a
+    # multiple of its own power-of-two size.
+    order = np.argsort(-side.allocation, kind="stable")
+    ends = np.cumsum(side.allocation[order])
+    engine = copy.deepcopy(side.sobol)  # the side's engine stays at its start
+    if start:
+        engine.fast_forward(start)
+    for block_start in range(start, stop, CHUNK_SIZE // width):
+        block_stop = min(block_start + CHUNK_SIZE // width, stop)
+        with warnings.catch_warnings():
+            # Components are aligned power-of-two blocks; chunks need not be.
+            warnings.filterwarnings("ignore", message="The balance properties")
+            points = engine.random(block_stop - block_start)
+        # Exact: the engine's points are integers times 2**-_SOBOL_BITS.
+        digits = (points * 2.0**_SOBOL_BITS).astype(np.int64)
+        uniforms = ((digits[None] ^ shifts) + offsets) * 2.0**-_SOBOL_BITS
+        np.clip(uniforms, 2.0**-53, 1.0 - 2.0**-53, out=uniforms)
+        positions = np.arange(block_start, block_stop)
+        strata = order[np.searchsorted(ends, positions, side="right")]
+        cells = (strata[None, :] * width + np.arange(width)[:, None]).ravel()
+        grouping = np.argsort(cells, kind="stable")
+        normals = ndtri(uniforms.reshape(-1, d)[grouping])
+        yield normals, cells[grouping] // width, cells[grouping]
+
+
+def _sample_blocks(side, replicates, start, stop):
+    """Yield (X, strata, cells) blocks of at most CHUNK_SIZE points drawn from
+    the side (see :func:`_standard_normal_blocks`)."""
     sampled = side.sampled
     if isinstance(sampled, GaussianMixtureParams):
-        for Z, labels in _standard_normal_blocks(side, entropy, replicate, start, stop):
-            counts = np.bincount(labels, minlength=sampled.n_components)
-            yield sampled.transform_standard_normal(Z, counts), labels
+        for Z, strata, cells in _standard_normal_blocks(side, replicates, start, stop):
+            counts = np.bincount(strata, minlength=sampled.n_components)
+            yield sampled.transform_standard_normal(Z, counts), strata, cells
         return
     for block_start in range(start, stop, CHUNK_SIZE):
         size = min(CHUNK_SIZE, stop - block_start)
         seed = np.random.SeedSequence(
-            entropy, spawn_key=(_SIDE_KEYS[side.key], block_start // CHUNK_SIZE)
+            side.entropy, spawn_key=(_SIDE_KEYS[side.key], block_start // CHUNK_SIZE)
         )
-        yield sampled.sample(size, seed), np.zeros(size, dtype=np.intp)
+        labels = np.zeros(size, dtype=np.intp)
+        yield sampled.sample(size, seed), labels, labels
 
 
 def _integrand(side, X, labels):
@@ -398,9 +461,16 @@ class Moments:
         comoment = self.comoment + other.comoment + scale * outer
         return Moments(count, mean, comoment, self.infinite | other.infinite)
 
+    def take(self, index):
+        """The moments of the cells ``index`` (an index or slice into strata)."""
+        return Moments(
+            self.count[index], self.mean[index], self.comoment[index], self.infinite
+        )
 
-def _block_moments(side, values, labels):
-    """Per-stratum moments of one block of integrand and control values.
+
+def _block_moments(side, values, cells, n_cells):
+    """Per-cell moments of one block of integrand and control values, for
+    ``cells`` sorted in [0, n_cells).
 
     An integrand that is +inf somewhere (t = 0 where s > 0) is flagged as
     infinite and zeroed, so that its moments stay finite.
@@ -408,15 +478,14 @@ def _block_moments(side, values, labels):
     targets = values[:, : side.n_targets]  # a view: zeroing edits ``values``
     infinite = np.isposinf(targets).any(axis=0)
     targets[:, infinite] = 0.0
-    strata = labels if side.n_strata > 1 else np.zeros_like(labels)
-    counts = np.bincount(strata, minlength=side.n_strata)
+    counts = np.bincount(cells, minlength=n_cells)
     present = np.flatnonzero(counts)
     starts = np.concatenate([[0], np.cumsum(counts[present])[:-1]])
     q = values.shape[1]
-    mean = np.zeros((side.n_strata, q))
+    mean = np.zeros((n_cells, q))
     mean[present] = np.add.reduceat(values, starts, axis=0) / counts[present, None]
-    deviations = values - mean[strata]
-    comoment = np.zeros((side.n_strata, q, q))
+    deviations = values - mean[cells]
+    comoment = np.zeros((n_cells, q, q))
     if present.size * _MIN_ROWS_PER_PRODUCT <= values.shape[0]:
         # Few, large strata: one small matrix product each, 10 to 30 times
         # faster than the outer products below.
@@ -430,8 +499,9 @@ def _block_moments(side, values, labels):
     return Moments(counts, mean, comoment, infinite)
 
 
-def task_moments(side, entropy, replicate, start, stop):
-    """Draw one task's points block by block and reduce them to moments.
+def task_moments(side, replicates, start, stop):
+    """Draw one task's points block by block and reduce them to the moments of
+    its cells (see :func:`_standard_normal_blocks`).
 
     BLAS runs one thread here: parallelism comes from n_jobs alone, and a
     second BLAS thread made a d = 10 call slower (141 ms against 88 ms), more
@@ -439,8 +509,10 @@ def task_moments(side, entropy, replicate, start, stop):
     """
     total = None
     with single_threaded():
-        for X, labels in _sample_blocks(side, entropy, replicate, start, stop):
-            moments = _block_moments(side, _integrand(side, X, labels), labels)
+        n_cells = side.n_strata * len(replicates)
+        for X, strata, cells in _sample_blocks(side, replicates, start, stop):
+            values = _integrand(side, X, strata)
+            moments = _block_moments(side, values, cells, n_cells)
             total = moments if total is None else total.merge(moments)
     return total
 
@@ -481,13 +553,24 @@ def _corrected_means(side, moments, beta):
 
 
 def _leave_one_out(replicates):
-    """For each replicate, the merged moments of all the others, in order."""
-    for left_out in range(len(replicates)):
-        others = [m for i, m in enumerate(replicates) if i != left_out]
-        merged = others[0]
-        for moments in others[1:]:
-            merged = merged.merge(moments)
-        yield merged
+    """For each replicate, the merged moments of all the others: the merge of
+    those before it with those after it, from running merges each way (3 R
+    merges, not R^2)."""
+
+    def running(moments):
+        merged = [None]
+        for m in moments[:-1]:
+            merged.append(m if merged[-1] is None else merged[-1].merge(m))
+        return merged
+
+    before, after = running(replicates), running(replicates[::-1])[::-1]
+    for head, tail in zip(before, after, strict=True):
+        if head is None:
+            yield tail
+        elif tail is None:
+            yield head
+        else:
+            yield head.merge(tail)
 
 
 @dataclass(frozen=True, eq=False)
@@ -538,12 +621,16 @@ def reduce_side(side, results):
 
     ``results`` is an iterable, consumed as it comes.
     """
-    per_replicate = {}
-    for (replicate, _, _), result in zip(side.chunks(), results, strict=True):
-        previous = per_replicate.get(replicate)
-        merged = result if previous is None else previous.merge(result)
-        per_replicate[replicate] = merged
-    replicates = [per_replicate[r] for r in range(side.n_replicates)]
+    per_group = {}
+    for (group, _, _), result in zip(side.chunks(), results, strict=True):
+        previous = per_group.get(group)
+        per_group[group] = result if previous is None else previous.merge(result)
+    # Cell a * width + j of a group holds stratum a of its j-th replicate.
+    replicates = [
+        moments.take(slice(j, None, len(group)))
+        for group, moments in per_group.items()
+        for j in range(len(group))
+    ]
     pooled = replicates[0]
     for moments in replicates[1:]:
         pooled = pooled.merge(moments)
@@ -566,7 +653,7 @@ def _reduce_moments(side, replicates, pooled):
 
     weights = side.sampled.weights
     if side.method == "rqmc":
-        # Each scrambling's coefficients come from the other scramblings, so
+        # Each replicate's coefficients come from the other replicates, so
         # they are independent of its points: the replicates stay unbiased and
         # independent, and their spread stays an honest standard error.
         betas = [
@@ -579,7 +666,7 @@ def _reduce_moments(side, replicates, pooled):
             ]
         )
         covariance = np.atleast_2d(np.cov(estimates.T, ddof=1)) / len(replicates)
-        # The control means' rounding is shared by all scramblings: no spread
+        # The control means' rounding is shared by all replicates: no spread
         # shows it.
         rounding = _rounding_error(side, np.mean(np.abs(betas), axis=0))
         return estimates.mean(axis=0), covariance, rounding
@@ -616,12 +703,10 @@ def _rounding_error(side, abs_beta):
     )
 
 
-def estimate_sides(sides, entropy, n_jobs):
+def estimate_sides(sides, n_jobs):
     """Estimate every side in one parallel pass: one SideEstimate per side."""
     tasks = (
-        delayed(task_moments)(side, entropy, *chunk)
-        for side in sides
-        for chunk in side.chunks()
+        delayed(task_moments)(side, *chunk) for side in sides for chunk in side.chunks()
     )
     results = _run_in_parts(tasks, sum(side.n_chunks for side in sides), n_jobs)
     # Each side takes its own chunks' results, in order, from the one stream.

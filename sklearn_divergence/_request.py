@@ -208,12 +208,20 @@ def divergences_in_nats(
         )
         if integrands:
             sides.append(
-                make_side(key, sampled, other, integrands, side_methods[key], n_samples)
+                make_side(
+                    key,
+                    sampled,
+                    other,
+                    integrands,
+                    side_methods[key],
+                    n_samples,
+                    entropy,
+                )
             )
     estimates = dict(
         zip(
             (side.key for side in sides),
-            estimate_sides(sides, entropy, n_jobs),
+            estimate_sides(sides, n_jobs),
             strict=True,
         )
     )

@@ -1,13 +1,14 @@
 """kl_divergence, js_divergence and js_distance against exact values."""
 
 import copy
+import itertools
 import pickle
 
 import joblib
 import numpy as np
 import pytest
 from conftest import _quad, log_pdf_1d, make_mixture, mixture_1d, quad_js, quad_kl
-from scipy.special import entr
+from scipy.special import entr, ndtr
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
 
@@ -219,7 +220,7 @@ def _quad_side_integrals(p, q):
     }
 
 
-def _js_sides(p, q, method):
+def _js_sides(p, q, method, entropy):
     """The engine's two sides of a JS estimate, with both JS integrands."""
     return [
         _montecarlo.make_side(
@@ -229,6 +230,7 @@ def _js_sides(p, q, method):
             ("js", "js_marginal"),
             method,
             20_000,
+            entropy,
         )
         for key, (s, t) in {"p": (p, q), "q": (q, p)}.items()
     ]
@@ -245,9 +247,9 @@ def test_both_js_integrands_match_quadrature_per_side(pair, method):
     for integrand in ("js", "js_marginal"):
         total = expected["p", integrand] + expected["q", integrand]
         assert total == pytest.approx(2 * truth, rel=1e-8, abs=1e-12)
-    sides = _js_sides(p, q, method)
+    sides = _js_sides(p, q, method, entropy=5)
     for side, result in zip(
-        sides, _montecarlo.estimate_sides(sides, entropy=5, n_jobs=1), strict=True
+        sides, _montecarlo.estimate_sides(sides, n_jobs=1), strict=True
     ):
         for integrand in ("js", "js_marginal"):
             value, std_error = result.value(integrand)
@@ -259,7 +261,7 @@ def test_both_js_integrands_match_quadrature_per_side(pair, method):
 def test_js_combination_is_no_worse_than_either_integrand(pair, method):
     p, q = PAIRS_1D[pair]
     side_p, side_q = _montecarlo.estimate_sides(
-        _js_sides(p, q, method), entropy=3, n_jobs=1
+        _js_sides(p, q, method, entropy=3), n_jobs=1
     )
     _, combined = _montecarlo.js_estimate(side_p, side_q)
     for integrand in ("js", "js_marginal"):
@@ -445,3 +447,55 @@ def test_zero_weight_component_is_dropped(method, covariance_type):
         assert divergence(with_zero, with_zero, **options) == pytest.approx(
             0, abs=1e-12
         )
+
+
+def test_rqmc_replicates_are_digitally_shifted_nets():
+    # Each replicate's points of a component are a digital shift of one
+    # scrambled Sobol' net: every coordinate has exactly one point in each
+    # interval [k / n, (k + 1) / n), and no two replicates share a point.
+    rng = np.random.default_rng(0)
+    p = make_mixture([1.0], rng.normal(size=(1, 3)), [np.eye(3)])
+    q = make_mixture([1.0], rng.normal(size=(1, 3)), [2 * np.eye(3)])
+    n = 1024
+    side = _montecarlo.make_side(
+        "p",
+        as_density(p, "p", needs_sampling=True),
+        as_density(q, "q", needs_sampling=False),
+        ("kl",),
+        "rqmc",
+        _montecarlo.N_REPLICATES * n,
+        7,
+    )
+    replicates = tuple(range(4))
+    ((Z, strata, cells),) = _montecarlo._standard_normal_blocks(side, replicates, 0, n)
+    assert np.array_equal(strata, np.zeros(4 * n))
+    uniforms = [ndtr(Z[cells == j]) for j in replicates]
+    for u in uniforms:
+        cells_hit = np.sort(np.floor(u * n), axis=0)
+        assert np.array_equal(cells_hit, np.tile(np.arange(n)[:, None], (1, 3)))
+    for first, second in itertools.combinations(uniforms, 2):
+        assert not np.isin(first, second).any()
+
+
+def test_leave_one_out_merges_match_direct_merges():
+    rng = np.random.default_rng(0)
+    replicates = []
+    for _ in range(6):
+        x = rng.normal(size=(40, 3))
+        deviations = x - x.mean(axis=0)
+        replicates.append(
+            _montecarlo.Moments(
+                np.array([40]),
+                x.mean(axis=0)[None],
+                (deviations.T @ deviations)[None],
+                np.zeros(1, dtype=bool),
+            )
+        )
+    for left_out, merged in enumerate(_montecarlo._leave_one_out(replicates)):
+        others = [m for i, m in enumerate(replicates) if i != left_out]
+        direct = others[0]
+        for moments in others[1:]:
+            direct = direct.merge(moments)
+        assert merged.count == direct.count == 200
+        np.testing.assert_allclose(merged.mean, direct.mean, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(merged.comoment, direct.comoment, rtol=1e-13)

@@ -226,8 +226,8 @@ def test_auto_falls_back_to_stratified_beyond_the_rqmc_limit(mixtures):
 
 
 def test_rqmc_limit_is_what_sobol_can_generate():
-    per_scrambling = qmc.Sobol(2, bits=_montecarlo._SOBOL_BITS).maxn
-    assert _montecarlo.max_samples("rqmc") == _montecarlo.N_SCRAMBLINGS * per_scrambling
+    per_replicate = qmc.Sobol(2, bits=_montecarlo._SOBOL_BITS).maxn
+    assert _montecarlo.max_samples("rqmc") == _montecarlo.N_REPLICATES * per_replicate
 
 
 class _Stop(Exception):
@@ -247,10 +247,10 @@ def test_huge_plan_is_generated_lazily(mixtures, monkeypatch):
     density_q = as_density(mixtures[1], "q", needs_sampling=False)
     tracemalloc.start()
     side = _montecarlo.make_side(
-        "p", density_p, density_q, ("kl",), "stratified", 10**13
+        "p", density_p, density_q, ("kl",), "stratified", 10**13, 0
     )
     with pytest.raises(_Stop):
-        _montecarlo.estimate_sides([side], entropy=0, n_jobs=1)
+        _montecarlo.estimate_sides([side], n_jobs=1)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert side.n_chunks == -(-(10**13) // _montecarlo.CHUNK_SIZE)
@@ -262,8 +262,9 @@ def test_huge_plan_is_generated_lazily(mixtures, monkeypatch):
 def test_plan_run_in_parts_gives_identical_results(mixtures, monkeypatch, method):
     options = {"method": method, "n_samples": 5 * 2**14 + 7, "random_state": 3}
     whole = js_divergence(*mixtures, return_std=True, **options)
-    # Both sides' 12 chunks (or 32 scramblings) in parts of 5 tasks; threads
-    # stand in for processes (tests/test_dask.py runs those), at no start-up.
+    # Both sides' 12 chunks (or 8 tasks of 4 scramblings) in parts of 5
+    # tasks; threads stand in for processes (tests/test_dask.py runs those),
+    # at no start-up.
     monkeypatch.setattr(_montecarlo, "TASKS_PER_CALL", 5)
     for n_jobs in (1, 2):
         with joblib.parallel_config(backend="threading"):

@@ -2,11 +2,16 @@
 
 import numpy as np
 import pytest
+from conftest import precision_cholesky
 from scipy.special import logsumexp
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
 
-from sklearn_divergence._gaussian import COVARIANCE_TYPES, pairwise_kl
+from sklearn_divergence._gaussian import (
+    COVARIANCE_TYPES,
+    GaussianMixtureParams,
+    pairwise_kl,
+)
 from sklearn_divergence._models import as_density
 
 
@@ -140,3 +145,60 @@ def test_pairwise_kl_matches_textbook_formula(blobs):
                 - np.linalg.slogdet(p.covariances_[a])[1]
             )
             assert matrix[a, b] == pytest.approx(expected, rel=1e-11, abs=1e-12)
+
+
+def _full_mixture(d, condition, seed):
+    """Full covariances with the given condition number, rotated at random."""
+    rng = np.random.default_rng(seed)
+    covariances = []
+    for _ in range(3):
+        rotation = np.linalg.qr(rng.normal(size=(d, d)))[0]
+        scales = np.logspace(-np.log10(condition), 0, d)
+        covariances.append(rotation @ np.diag(scales) @ rotation.T)
+    return GaussianMixtureParams(
+        np.array([0.2, 0.3, 0.5]),
+        rng.normal(size=(3, d)),
+        "full",
+        precision_cholesky(np.stack(covariances), "full"),
+    )
+
+
+def _exact_log_prob(mixture, X):
+    """log w_k N_k(x) by subtraction, written out: |U^T (x - mu)|^2."""
+    d = mixture.n_features
+    out = []
+    for w, mean, factor in zip(
+        mixture.weights, mixture.means, mixture.precisions_cholesky, strict=True
+    ):
+        projected = (X - mean) @ factor
+        log_det = np.log(np.diag(factor)).sum()
+        out.append(
+            np.log(w)
+            - 0.5 * (projected**2).sum(axis=1)
+            + log_det
+            - 0.5 * d * np.log(2 * np.pi)
+        )
+    return np.array(out)
+
+
+@pytest.mark.parametrize("d", [2, 10, 20])
+def test_full_expansion_is_used_and_accurate(d):
+    mixture = _full_mixture(d, 10.0, seed=d)
+    X = np.random.default_rng(1).normal(size=(500, d))
+    assert mixture._expansion_is_accurate(mixture._features(X), slice(None))
+    np.testing.assert_allclose(
+        mixture.log_prob(X), _exact_log_prob(mixture, X), rtol=0, atol=1e-9
+    )
+
+
+def test_full_expansion_falls_back_to_subtraction_when_it_would_round():
+    # Condition 1e12: the expanded quadratic form would lose about 1e-4.
+    mixture = _full_mixture(5, 1e12, seed=0)
+    X = mixture.means[2] + np.random.default_rng(1).normal(size=(200, 5)) * 1e-3
+    features = mixture._features(X)
+    assert not mixture._expansion_is_accurate(features, slice(None))
+    exact = _exact_log_prob(mixture, X)
+    expanded = mixture._coefficients_with_constants[True] @ features
+    assert np.abs(expanded - exact).max() > 1e-6
+    # Values near -1e6 whose gradient is 1e9: 1e-10 is their own conditioning.
+    np.testing.assert_allclose(mixture.log_prob(X), exact, rtol=1e-10, atol=1e-9)

@@ -93,8 +93,10 @@ def test_log_density_of_many_components_is_bounded_and_exact():
     np.testing.assert_allclose(
         log_density, logsumexp(weighted, axis=0), rtol=1e-13, atol=0
     )
-    np.testing.assert_array_equal(
-        gathered, np.take_along_axis(weighted, gather, axis=0)
+    # Equal up to the matrix product's rounding, which depends on the shape
+    # of the block of components.
+    np.testing.assert_allclose(
+        gathered, np.take_along_axis(weighted, gather, axis=0), rtol=1e-13, atol=0
     )
 
 
