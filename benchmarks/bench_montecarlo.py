@@ -524,13 +524,16 @@ def reference_settings(case, config):
 
 
 def parameters_checksum(case, p, q):
-    """SHA-256 of the case's definition and of both mixtures' parameters."""
+    """SHA-256 of the case's definition and of both mixtures' parameters, to
+    9 significant digits: another CPU's BLAS changes their last bits (and a
+    reference's value by about 1e-16), not the case."""
     digest = hashlib.sha256()
     fields = {key: case[key] for key in ("d", "K_p", "K_q", "covariance_type")}
     digest.update(json.dumps(fields, sort_keys=True).encode())
     for model in (p, q):
         for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
-            digest.update(np.ascontiguousarray(getattr(model, name), float).tobytes())
+            values = np.asarray(getattr(model, name), float).ravel()
+            digest.update(" ".join(f"{value:.8e}" for value in values).encode())
     return digest.hexdigest()
 
 

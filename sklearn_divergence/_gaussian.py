@@ -268,18 +268,22 @@ class GaussianMixtureParams:
 
         Components run along axis 0 (see :func:`logsumexp_columns`). One
         matrix product of expanded quadratic forms gives the whole block;
-        'full' blocks whose expansion would round by more than
-        _EXPANSION_TOLERANCE are computed by exact subtraction instead.
+        'full' blocks are computed by exact subtraction instead where the
+        expansion would round by more than _EXPANSION_TOLERANCE, or where its
+        d(d + 1)/2 + d + 1 features outnumber the k d projections of the
+        subtraction, which is then faster (measured from d = 2 to 50).
         """
         coefficients = self._coefficients_with_constants[weighted][components]
-        features = self._features(X)
-        if self.covariance_type != "full" or self._expansion_is_accurate(
-            features, components
-        ):
-            # The constants ride on the constant feature: no pass over the block.
-            return coefficients @ features
+        k, d = coefficients.shape[0], self.n_features
+        if self.covariance_type != "full" or coefficients.shape[1] <= k * d:
+            features = self._features(X)
+            if self.covariance_type != "full" or self._expansion_is_accurate(
+                features, components
+            ):
+                # The constants ride on the constant feature: no pass over
+                # the block.
+                return coefficients @ features
         stacked_t, offsets = (term[components] for term in self._exact_terms)
-        k, d = offsets.shape
         projected = stacked_t.reshape(k * d, d) @ X.T
         projected -= offsets.reshape(-1, 1)
         np.square(projected, out=projected)

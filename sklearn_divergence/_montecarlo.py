@@ -358,7 +358,8 @@ def _rqmc_normal_blocks(side, replicates, start, stop):
         shifts.append(rng.integers(0, 2**_SOBOL_BITS, size=d))
         # The bits beyond the engine's: a digital shift of infinite precision.
         offsets.append(rng.random(d))
-    shifts, offsets = np.array(shifts)[:, None, :], np.array(offsets)[:, None, :]
+    shifts = np.array(shifts)[:, None, :]
+    offsets = np.array(offsets)[:, None, :] * 2.0**-_SOBOL_BITS
     # Components in decreasing block size, so each block starts at a
     # multiple of its own power-of-two size.
     order = np.argsort(-side.allocation, kind="stable")
@@ -374,7 +375,9 @@ def _rqmc_normal_blocks(side, replicates, start, stop):
             points = engine.random(block_stop - block_start)
         # Exact: the engine's points are integers times 2**-_SOBOL_BITS.
         digits = (points * 2.0**_SOBOL_BITS).astype(np.int64)
-        uniforms = ((digits[None] ^ shifts) + offsets) * 2.0**-_SOBOL_BITS
+        shifted = digits[None] ^ shifts
+        uniforms = np.multiply(shifted, 2.0**-_SOBOL_BITS, dtype=np.float64)
+        uniforms += offsets
         np.clip(uniforms, 2.0**-53, 1.0 - 2.0**-53, out=uniforms)
         positions = np.arange(block_start, block_stop)
         strata = order[np.searchsorted(ends, positions, side="right")]
