@@ -275,13 +275,12 @@ class GaussianMixtureParams:
         """
         coefficients = self._coefficients_with_constants[weighted][components]
         k, d = coefficients.shape[0], self.n_features
-        if self.covariance_type != "full" or coefficients.shape[1] <= k * d:
+        # The constants ride on the constant feature: no pass over the block.
+        if self.covariance_type != "full":
+            return coefficients @ self._features(X)
+        if coefficients.shape[1] <= k * d:
             features = self._features(X)
-            if self.covariance_type != "full" or self._expansion_is_accurate(
-                features, components
-            ):
-                # The constants ride on the constant feature: no pass over
-                # the block.
+            if self._expansion_is_accurate(features, components):
                 return coefficients @ features
         stacked_t, offsets = (term[components] for term in self._exact_terms)
         projected = stacked_t.reshape(k * d, d) @ X.T

@@ -192,8 +192,8 @@ class Side:
         """Yield the task plan: (replicates, start, stop), indices into one stream.
 
         A task is one block of CHUNK_SIZE stream indices: CHUNK_SIZE points,
-        except for RQMC, where the task serves REPLICATES_PER_TASK
-        replicates and every component whose prefix reaches into the block.
+        except for RQMC, where the task draws those stream points once and
+        shifts them for each of its REPLICATES_PER_TASK replicates.
         The plan is generated, never stored: its memory does not grow with
         n_samples.
         """
@@ -465,7 +465,7 @@ class Moments:
         return Moments(count, mean, comoment, self.infinite | other.infinite)
 
     def take(self, index):
-        """The moments of the cells ``index`` (an index or slice into strata)."""
+        """The moments of the cells ``index`` (an index array or slice)."""
         return Moments(
             self.count[index], self.mean[index], self.comoment[index], self.infinite
         )
