@@ -32,6 +32,9 @@ _EPS = np.finfo(np.float64).eps
 # form (see GaussianMixtureParams.log_prob); about 1e-11 is typical for
 # standardised data in d = 20.
 _EXPANSION_TOLERANCE = 1e-9
+# Sums of exponentials at least this large (and at most its inverse) are safe
+# without the shift by the maximum (see logsumexp_columns).
+_LEAST_SAFE_SUM = 1e-280
 
 
 def block_shape(
@@ -41,11 +44,11 @@ def block_shape(
 
     ``floats_per_pair`` counts the float64 temporaries that one (row, column)
     pair takes in a block. All columns go in one block while ``min_rows`` rows
-    of them fit in _MAX_BLOCK_FLOATS, so that a reduction over the columns is
+    of them fit in ``target`` floats, so that a reduction over the columns is
     usually a single block; rows are then added up to ``target`` floats. The
     shape depends on the sizes only (never on n_jobs), so results do too.
     """
-    columns = max(1, min(n_columns, _MAX_BLOCK_FLOATS // (floats_per_pair * min_rows)))
+    columns = max(1, min(n_columns, target // (floats_per_pair * min_rows)))
     rows = max(target // (floats_per_pair * columns), min_rows)
     return min(rows, max(n_rows, 1)), columns
 
@@ -67,12 +70,32 @@ def solve_lower(chol, b):
 
 
 def logsumexp_columns(a):
-    """Column-wise log-sum-exp of a 2-D float array, overwriting ``a``.
+    """Column-wise log-sum-exp of a 2-D float array.
 
     Components run along axis 0 so that each reduction is a handful of
     contiguous vector operations; this is several times faster than
-    ``scipy.special.logsumexp`` over a short trailing axis.
+    ``scipy.special.logsumexp`` over a short trailing axis. Columns are first
+    summed without the usual shift by their maximum, which saves two of the
+    five passes over the block: while a column's sum of exponentials lies in
+    [_LEAST_SAFE_SUM, 1 / _LEAST_SAFE_SUM], no term overflowed and those that
+    underflowed (each below 2^-1022) change it by less than one part in
+    10^18 for up to 10^8 components, and each exp(a) is at least as accurate
+    as exp(a - max). The other columns (all -inf, far from every component,
+    overflowing or nan) are redone with the shift.
     """
+    with np.errstate(over="ignore", under="ignore"):
+        # A matrix-vector product sums 3 times faster than ndarray.sum here.
+        sums = np.ones(a.shape[0]) @ np.exp(a)
+    unsafe = ~((sums >= _LEAST_SAFE_SUM) & (sums <= 1.0 / _LEAST_SAFE_SUM))
+    with np.errstate(divide="ignore"):
+        out = np.log(sums)
+    if unsafe.any():
+        out[unsafe] = _shifted_logsumexp_columns(a[:, unsafe])
+    return out
+
+
+def _shifted_logsumexp_columns(a):
+    """logsumexp_columns with the shift by each column's maximum, overwriting ``a``."""
     col_max = a.max(axis=0)
     # A column of all -inf would give -inf - -inf = nan; shift it by 0 instead.
     shift = np.where(np.isfinite(col_max), col_max, 0.0)
@@ -262,7 +285,7 @@ class GaussianMixtureParams:
         features[-1] = 1.0
         return features
 
-    def log_prob(self, X, components=slice(None), *, weighted=True):
+    def log_prob(self, X, components=slice(None), *, weighted=True, features=None):
         """log N(x; mu_k, Sigma_k), plus log w_k if ``weighted``, for the
         components in ``components`` (a slice) and every row, shape (k, n).
 
@@ -272,15 +295,16 @@ class GaussianMixtureParams:
         expansion would round by more than _EXPANSION_TOLERANCE, or where its
         d(d + 1)/2 + d + 1 features outnumber the k d projections of the
         subtraction, which is then faster (measured from d = 2 to 50).
+        ``features``, if given, is ``self._features(X)``, computed once for
+        several blocks of components.
         """
         coefficients = self._coefficients_with_constants[weighted][components]
         k, d = coefficients.shape[0], self.n_features
         # The constants ride on the constant feature: no pass over the block.
-        if self.covariance_type != "full":
-            return coefficients @ self._features(X)
-        if coefficients.shape[1] <= k * d:
-            features = self._features(X)
-            if self._expansion_is_accurate(features, components):
+        is_full = self.covariance_type == "full"
+        if not is_full or coefficients.shape[1] <= k * d:
+            features = self._features(X) if features is None else features
+            if not is_full or self._expansion_is_accurate(features, components):
                 return coefficients @ features
         stacked_t, offsets = (term[components] for term in self._exact_terms)
         projected = stacked_t.reshape(k * d, d) @ X.T
@@ -342,8 +366,10 @@ class GaussianMixtureParams:
         rows_step, components_step = self._log_density_blocks(n)
         component_blocks = slices(self.n_components, components_step)
         for rows in slices(n, rows_step):
+            # Features serve every block of components (a KDE has many).
+            features = self._features(X[rows]) if len(component_blocks) > 1 else None
             for components in component_blocks:
-                weighted = self.log_prob(X[rows], components)
+                weighted = self.log_prob(X[rows], components, features=features)
                 if gather is not None:
                     _gather_block(
                         weighted, gather[:, rows], components, gathered[:, rows]
