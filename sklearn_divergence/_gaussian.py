@@ -274,10 +274,7 @@ class GaussianMixtureParams:
             Y_t[:] = self.precisions_cholesky.T @ Y_t
         squares = features[:n_quadratic]
         if kind == "full":
-            row = 0
-            for i in range(d):
-                np.multiply(Y_t[i], Y_t[i:], out=squares[row : row + d - i])
-                row += d - i
+            _pairwise_products(Y_t, out=squares)
         elif kind == "diag":
             np.square(Y_t, out=squares)
         else:
@@ -474,6 +471,164 @@ class GaussianMixtureParams:
             factors = solve_lower(upper_t, np.eye(self.n_features))
             return self._dense(factors=factors)
         return self._dense(diagonal=1.0 / self.precisions_cholesky**2)
+
+
+def _pairwise_products(Y_t, out):
+    """y_i y_j for i <= j (upper-triangle order) of the columns of ``Y_t`` (d, n)."""
+    row, d = 0, Y_t.shape[0]
+    for i in range(d):
+        np.multiply(Y_t[i], Y_t[i:], out=out[row : row + d - i])
+        row += d - i
+
+
+_DIAGONAL_TYPES = ("diag", "spherical")
+
+
+@dataclass(frozen=True, eq=False)
+class StandardCoordinates:
+    """Weighted log-probabilities of the components of several mixtures at the
+    points x = mu_a + L_a z of component a of a sampled mixture, written in z.
+
+    With U_b U_b^T = Sigma_b^{-1}, B = U_b^T L_a and c = U_b^T (mu_a - mu_b),
+    log w_b + log N(mu_a + L_a z; mu_b, Sigma_b) is -1/2 |B z + c|^2 plus
+    constants: for a block of a stratum, every component of every mixture
+    comes from the block's z alone, without forming x, and the sampled
+    component itself is -1/2 |z|^2 plus a constant. As in
+    :meth:`GaussianMixtureParams.log_prob`, the quadratic is expanded on the
+    features [z_i z_j (i <= j); z; 1] (only [z_i^2; z; 1] where every B is
+    diagonal) when there are no more of them than the K d projections, and
+    where its rounding stays below _EXPANSION_TOLERANCE; the subtraction
+    B z + c is used otherwise.
+
+    Parameters
+    ----------
+    projections : ndarray of shape (K_s, K, d, d)
+        B for every stratum a and each of the K components of the mixtures,
+        one mixture after the other.
+    offsets : ndarray of shape (K_s, K, d)
+    constants : ndarray of shape (K_s, K)
+        log w_b + log det U_b - d/2 log(2 pi).
+    expansion : ndarray of shape (K_s, K, f) or None
+        Coefficients on the features, constants included, when expanding is
+        the cheaper form.
+    rounding : ndarray of shape (3, K_s, K) or None
+        (sum of |quadratic|, sum of |linear|, |constant|) coefficients: the
+        expansion's rounding at points with |z_i| <= r is at most
+        f eps (a r^2 + b r + c).
+    """
+
+    projections: np.ndarray
+    offsets: np.ndarray
+    constants: np.ndarray
+    expansion: np.ndarray = None
+    rounding: np.ndarray = None
+
+    @classmethod
+    def of(cls, sampled, mixtures):
+        """The components of ``mixtures`` (a sequence of mixtures) in the
+        standard coordinates of ``sampled``'s components, or None when the
+        projections would take more than _MAX_BLOCK_FLOATS floats (a KDE's)."""
+        k_s, d = sampled.n_components, sampled.n_features
+        k = sum(mixture.n_components for mixture in mixtures)
+        if k_s * k * d * d > _MAX_BLOCK_FLOATS:
+            return None
+        sampling = sampled.covariance_factors(np.arange(k_s))
+        projections, offsets, constants = [], [], []
+        for mixture in mixtures:
+            factors = mixture.precision_factors(np.arange(mixture.n_components))
+            projections.append(np.einsum("bji,ajk->abik", factors, sampling))
+            offsets.append(
+                np.einsum(
+                    "bji,abj->abi", factors, sampled.means[:, None] - mixture.means
+                )
+            )
+            constants.append(
+                np.broadcast_to(
+                    mixture._log_normalisers + mixture.log_weights,
+                    (k_s, mixture.n_components),
+                )
+            )
+        projections = np.concatenate(projections, axis=1)
+        offsets = np.concatenate(offsets, axis=1)
+        constants = np.concatenate(constants, axis=1)
+        diagonal = all(
+            m.covariance_type in _DIAGONAL_TYPES for m in (sampled, *mixtures)
+        )
+        n_quadratic = d if diagonal else d * (d + 1) // 2
+        if n_quadratic + d + 1 > k * d:
+            return cls(projections, offsets, constants)
+        # -1/2 |B z + c|^2 = -1/2 z^T B^T B z - (B^T c) . z - 1/2 |c|^2.
+        gram = np.einsum("abji,abjk->abik", projections, projections)
+        if diagonal:
+            quadratic = -0.5 * np.diagonal(gram, axis1=2, axis2=3)
+        else:
+            rows, columns = np.triu_indices(d)
+            # z_i z_j for i < j stands for both z_i z_j and z_j z_i.
+            scale = -np.where(rows == columns, 0.5, 1.0)
+            quadratic = scale * gram[:, :, rows, columns]
+        linear = -np.einsum("abji,abj->abi", projections, offsets)
+        constant = constants - 0.5 * (offsets**2).sum(axis=-1)
+        expansion = np.concatenate([quadratic, linear, constant[..., None]], -1)
+        magnitudes = np.abs(expansion)
+        rounding = np.stack(
+            [
+                magnitudes[..., :n_quadratic].sum(axis=-1),
+                magnitudes[..., n_quadratic:-1].sum(axis=-1),
+                magnitudes[..., -1],
+            ]
+        )
+        return cls(projections, offsets, constants, expansion, rounding)
+
+    def _expands(self, Z):
+        """Whether to expand at the rows of ``Z``: the expansion is the cheaper
+        form and rounds by at most _EXPANSION_TOLERANCE there."""
+        if self.expansion is None:
+            return False
+        radius = np.abs(Z).max(initial=0.0)
+        a, b, c = self.rounding
+        worst = np.max(a * radius**2 + b * radius + c)
+        return self.expansion.shape[-1] * _EPS * worst <= _EXPANSION_TOLERANCE
+
+    def blocks(self, Z, strata):
+        """Yield (stratum, rows, log-probabilities (K, n_rows)) for the rows of
+        ``Z``, grouped by their sorted ``strata``, in cache-sized blocks."""
+        n, d = Z.shape
+        k = self.constants.shape[1]
+        expands = self._expands(Z)
+        # Floats per row: the features, or the K d projections; and the result.
+        width = (self.expansion.shape[-1] if expands else k * d) + k
+        step = max(_CACHE_BLOCK_FLOATS // width, _MIN_BLOCK_ROWS)
+        stops = np.flatnonzero(np.diff(strata)) + 1
+        for start, stop in zip(np.r_[0, stops], np.r_[stops, n], strict=True):
+            stratum = strata[start]
+            for first in range(start, stop, step):
+                rows = slice(first, min(first + step, stop))
+                if expands:
+                    features = _standard_features(Z[rows], self.expansion.shape[-1])
+                    yield stratum, rows, self.expansion[stratum] @ features
+                    continue
+                projected = self.projections[stratum].reshape(k * d, d) @ Z[rows].T
+                projected += self.offsets[stratum].reshape(-1, 1)
+                np.square(projected, out=projected)
+                out = projected.reshape(k, d, -1).sum(axis=1)
+                out *= -0.5
+                out += self.constants[stratum, :, None]
+                yield stratum, rows, out
+
+
+def _standard_features(Z, n_features):
+    """[z_i z_j (i <= j) or z_i^2; z; 1] of the rows of ``Z``, shape (f, n)."""
+    n, d = Z.shape
+    features = np.empty((n_features, n))
+    n_quadratic = n_features - d - 1
+    Z_t = features[n_quadratic:-1]
+    Z_t[:] = Z.T
+    if n_quadratic == d:
+        np.square(Z_t, out=features[:d])
+    else:
+        _pairwise_products(Z_t, out=features)
+    features[-1] = 1.0
+    return features
 
 
 def _gather_block(weighted, gather, components, out):

@@ -44,6 +44,13 @@ ICASSP 2008, for the control variates):
   their spread gives the standard error (Owen, "Monte Carlo theory, methods
   and examples", ch. 17). One pass over the sequence serves several
   replicates, and no replicate pays for a scramble of its own.
+
+Between two Gaussian mixtures the draws stay in the standard normal
+coordinates z of their stratum's component: every component of both mixtures
+is a quadratic in z (:class:`~._gaussian.StandardCoordinates`), so one matrix
+product per block gives both densities and the controls, without forming the
+points x = mu_a + L_a z (d = 10, 8 against 8 components: 87 to 61 ms per KL
+call, 171 to 123 ms per JS call).
 """
 
 import copy
@@ -59,7 +66,12 @@ from sklearn.utils.parallel import delayed
 from ._closed_form import kl_from_factors
 from ._config import run_tasks
 from ._fitting import single_threaded
-from ._gaussian import GaussianMixtureParams, pairwise_kl
+from ._gaussian import (
+    GaussianMixtureParams,
+    StandardCoordinates,
+    logsumexp_columns,
+    pairwise_kl,
+)
 
 MC_METHODS = ("mc", "stratified", "rqmc")
 
@@ -165,6 +177,8 @@ class Side:
     control_rounding: np.ndarray = None  # (K, 1 + m) bound on their rounding
     # RQMC: the side's scrambled Sobol' engine, which every task copies.
     sobol: qmc.Sobol = None
+    # Both densities in the standard coordinates of s's components, or None.
+    standard: StandardCoordinates = None
 
     @property
     def n_strata(self):
@@ -212,10 +226,14 @@ class Side:
 def make_side(key, sampled, other, integrands, method, n_samples, entropy):
     """Plan one side: allocation, control variates and, for RQMC, the Sobol'
     engine. Raises on infeasible input."""
+    standard = None
     if not isinstance(sampled, GaussianMixtureParams):
         method = "mc"
+    elif isinstance(other, GaussianMixtureParams):
+        standard = StandardCoordinates.of(sampled, (sampled, other))
+    fields = (key, sampled, other, integrands, method, n_samples, entropy)
     if method == "mc":
-        return Side(key, sampled, other, integrands, method, n_samples, entropy)
+        return Side(*fields, standard=standard)
     weights = sampled.weights
     sobol = None
     if method == "rqmc":
@@ -231,18 +249,8 @@ def make_side(key, sampled, other, integrands, method, n_samples, entropy):
         )
     else:
         allocation = _allocate_proportional(weights, n_samples, 2)
-    return Side(
-        key,
-        sampled,
-        other,
-        integrands,
-        method,
-        n_samples,
-        entropy,
-        allocation,
-        *_plan_controls(sampled, other, n_samples),
-        sobol,
-    )
+    controls = _plan_controls(sampled, other, n_samples)
+    return Side(*fields, allocation, *controls, sobol, standard)
 
 
 def _plan_controls(sampled, other, n_samples):
@@ -388,13 +396,12 @@ def _rqmc_normal_blocks(side, replicates, start, stop):
 
 
 def _sample_blocks(side, replicates, start, stop):
-    """Yield (X, strata, cells) blocks of at most CHUNK_SIZE points drawn from
-    the side (see :func:`_standard_normal_blocks`)."""
+    """Yield (draws, strata, cells) blocks of at most CHUNK_SIZE points of the
+    side (see :func:`_standard_normal_blocks`): standard normal coordinates
+    for a Gaussian mixture, points otherwise."""
     sampled = side.sampled
     if isinstance(sampled, GaussianMixtureParams):
-        for Z, strata, cells in _standard_normal_blocks(side, replicates, start, stop):
-            counts = np.bincount(strata, minlength=sampled.n_components)
-            yield sampled.transform_standard_normal(Z, counts), strata, cells
+        yield from _standard_normal_blocks(side, replicates, start, stop)
         return
     for block_start in range(start, stop, CHUNK_SIZE):
         size = min(CHUNK_SIZE, stop - block_start)
@@ -405,20 +412,9 @@ def _sample_blocks(side, replicates, start, stop):
         yield sampled.sample(size, seed), labels, labels
 
 
-def _integrand(side, X, labels):
+def _integrand(side, draws, labels):
     """Integrands, then control variates, as columns of an (n, q) array."""
-    sampled, other = side.sampled, side.other
-    with_controls = side.controls is not None
-    if with_controls:
-        log_s, own = sampled.log_density(X, gather=labels[None, :])
-        columns = [own]
-        if side.controls.shape[1]:
-            log_t, matched = other.log_density(X, gather=side.controls[labels].T)
-            columns.append(matched)
-        else:
-            log_t = other.log_density(X)
-    else:
-        log_s, log_t = sampled.log_density(X), other.log_density(X)
+    log_s, log_t, columns = _log_densities(side, draws, labels)
     if not np.all(np.isfinite(log_s)):
         raise ValueError(
             f"The log-density of {side.key} is not finite at points sampled from "
@@ -428,7 +424,44 @@ def _integrand(side, X, labels):
     targets = [
         _TARGETS[integrand](log_s, log_t, log_m) for integrand in side.integrands
     ]
-    return np.vstack([*targets, *columns]).T if with_controls else np.vstack(targets).T
+    return np.vstack([*targets, *columns]).T
+
+
+def _log_densities(side, draws, labels):
+    """(log s, log t, control columns) at a block's points, from the draws of
+    :func:`_sample_blocks`: the own component's weighted log-probability, then
+    the matched components', when the side has controls."""
+    sampled, other = side.sampled, side.other
+    if not isinstance(sampled, GaussianMixtureParams):
+        return sampled.log_density(draws), other.log_density(draws), []
+    if side.standard is not None:
+        return _standard_log_densities(side, draws, labels)
+    counts = np.bincount(labels, minlength=sampled.n_components)
+    X = sampled.transform_standard_normal(draws, counts)
+    if side.controls is None:
+        return sampled.log_density(X), other.log_density(X), []
+    log_s, own = sampled.log_density(X, gather=labels[None, :])
+    if not side.controls.shape[1]:
+        return log_s, other.log_density(X), [own]
+    log_t, matched = other.log_density(X, gather=side.controls[labels].T)
+    return log_s, log_t, [own, matched]
+
+
+def _standard_log_densities(side, Z, labels):
+    """:func:`_log_densities` by one product per block of a stratum in its
+    standard coordinates ``Z`` (see :class:`StandardCoordinates`)."""
+    n_sampled = side.sampled.n_components
+    n = Z.shape[0]
+    log_s, log_t = np.empty(n), np.empty(n)
+    with_controls = side.controls is not None
+    columns = np.empty((1 + side.controls.shape[1] if with_controls else 0, n))
+    for stratum, rows, log_probs in side.standard.blocks(Z, labels):
+        log_s[rows] = logsumexp_columns(log_probs[:n_sampled])
+        log_t[rows] = logsumexp_columns(log_probs[n_sampled:])
+        if with_controls:
+            columns[0, rows] = log_probs[stratum]
+            columns[1:, rows] = log_probs[n_sampled + side.controls[stratum]]
+    return log_s, log_t, columns
 
 
 def _marginal_js(log_s, log_t, log_m):
@@ -513,8 +546,8 @@ def task_moments(side, replicates, start, stop):
     total = None
     with single_threaded():
         n_cells = side.n_strata * len(replicates)
-        for X, strata, cells in _sample_blocks(side, replicates, start, stop):
-            values = _integrand(side, X, strata)
+        for draws, strata, cells in _sample_blocks(side, replicates, start, stop):
+            values = _integrand(side, draws, strata)
             moments = _block_moments(side, values, cells, n_cells)
             total = moments if total is None else total.merge(moments)
     return total

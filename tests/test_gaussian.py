@@ -10,6 +10,7 @@ from sklearn.neighbors import KernelDensity
 from sklearn_divergence._gaussian import (
     COVARIANCE_TYPES,
     GaussianMixtureParams,
+    StandardCoordinates,
     logsumexp_columns,
     pairwise_kl,
 )
@@ -244,3 +245,76 @@ def test_kernel_density_over_blocks_of_components_is_exact(blobs):
         - 1.5 * np.log(2 * np.pi * bandwidth**2)
     )
     np.testing.assert_allclose(density.log_density(X), expected, rtol=0, atol=1e-13)
+
+
+def _standard_log_probs(coordinates, Z, strata):
+    """The (K, n) log-probabilities of :meth:`StandardCoordinates.blocks`."""
+    out = np.full((coordinates.constants.shape[1], Z.shape[0]), np.nan)
+    for stratum, rows, log_probs in coordinates.blocks(Z, strata):
+        assert (strata[rows] == stratum).all()
+        out[:, rows] = log_probs
+    return out
+
+
+@pytest.mark.parametrize(
+    "types, n_components, expands",
+    [
+        (("full", "full"), 4, True),  # 19 features against 8 x 3 projections
+        (("full", "tied"), 1, False),  # 10 features against 2 x 3 projections
+        (("diag", "spherical"), 3, True),  # [z^2; z; 1] only
+        (("tied", "diag"), 2, True),
+    ],
+)
+def test_standard_coordinates_match_weighted_log_probs(
+    blobs, types, n_components, expands
+):
+    # At x = mu_a + L_a z, the log-probabilities written in z are those of
+    # scikit-learn at x, for every component of both mixtures, and in
+    # several blocks per stratum.
+    models = [
+        GaussianMixture(n_components, covariance_type=kind, random_state=i).fit(
+            blobs[i]
+        )
+        for i, kind in enumerate(types)
+    ]
+    p, q = (as_density(model, "p", needs_sampling=True) for model in models)
+    coordinates = StandardCoordinates.of(p, (p, q))
+    assert (coordinates.expansion is not None) == expands
+    counts = np.full(n_components, 9000)
+    strata = np.repeat(np.arange(n_components), counts)
+    Z = np.random.default_rng(0).normal(size=(strata.size, 3))
+    X = p.transform_standard_normal(Z, counts)
+    expected = np.hstack([m._estimate_weighted_log_prob(X) for m in models]).T
+    np.testing.assert_allclose(
+        _standard_log_probs(coordinates, Z, strata), expected, rtol=1e-11
+    )
+
+
+def test_standard_coordinates_subtract_where_the_expansion_would_round():
+    # A component 80 units from one of sd 1e-3: in the broad component's
+    # coordinates the expanded constants reach 3e9, whose rounding would
+    # exceed the tolerance, so the blocks take the subtraction form.
+    model = GaussianMixture(2, covariance_type="full")
+    model.weights_ = np.array([0.5, 0.5])
+    model.means_ = np.array([[0.0, 0.0, 0.0], [80.0, 0.0, 0.0]])
+    model.covariances_ = np.array([np.eye(3), np.diag([1.0, 2.0, 0.5]) * 1e-6])
+    model.precisions_cholesky_ = precision_cholesky(model.covariances_, "full")
+    p = as_density(model, "p", needs_sampling=True)
+    coordinates = StandardCoordinates.of(p, (p, p))
+    Z = np.random.default_rng(1).normal(size=(2000, 3))
+    strata = np.repeat([0, 1], 1000)
+    assert coordinates.expansion is not None and not coordinates._expands(Z)
+    X = p.transform_standard_normal(Z, [1000, 1000])
+    own = model._estimate_weighted_log_prob(X).T
+    np.testing.assert_allclose(
+        _standard_log_probs(coordinates, Z, strata),
+        np.vstack([own, own]),
+        rtol=1e-13,
+        atol=1e-10,
+    )
+
+
+def test_standard_coordinates_are_skipped_for_kernel_densities(blobs):
+    kde = KernelDensity(bandwidth=0.5).fit(blobs[0])
+    p = as_density(kde, "kde", needs_sampling=True)
+    assert StandardCoordinates.of(p, (p, p)) is None
