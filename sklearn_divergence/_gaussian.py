@@ -584,7 +584,8 @@ class StandardCoordinates:
         form and rounds by at most _EXPANSION_TOLERANCE there."""
         if self.expansion is None:
             return False
-        radius = np.abs(Z).max(initial=0.0)
+        # Two reductions without the temporary of np.abs(Z).
+        radius = max(Z.max(initial=0.0), -Z.min(initial=0.0))
         a, b, c = self.rounding
         worst = np.max(a * radius**2 + b * radius + c)
         return self.expansion.shape[-1] * _EPS * worst <= _EXPANSION_TOLERANCE
