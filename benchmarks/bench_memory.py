@@ -11,7 +11,8 @@ writes benchmarks/memory.md::
     python benchmarks/bench_memory.py --quick     # the 5,000-point case only
     # Also measure another checkout of the package, e.g. the one before:
     #   git archive 6925640 sklearn_divergence | tar -x -C /tmp/before
-    python benchmarks/bench_memory.py --baseline /tmp/before
+    python benchmarks/bench_memory.py --baseline /tmp/before \
+        --baseline-label "6925640, before the blocks"
 """
 
 import argparse
@@ -148,7 +149,7 @@ def _cells(result):
     return [f"{result['peak']:.1f}", f"{result['seconds']:.2f}"]
 
 
-def render(rows, n_samples, baseline, uptimes, elapsed, quick):
+def render(rows, n_samples, baseline, baseline_label, uptimes, elapsed, quick):
     lines = [
         "# Peak memory on large mixtures",
         "",
@@ -172,12 +173,12 @@ def render(rows, n_samples, baseline, uptimes, elapsed, quick):
         "- `js_bounds` on the KDEs: M = (P + Q) / 2 has K_p + K_q components, "
         "beyond the 2**23 pairs up to which the variational refinement (four "
         "matrices over all pairs) is used, so the upper bound is the Jensen one "
-        "alone, here log 2; *before* shows the refined one where it fit in memory.",
+        "alone, here log 2.",
     ]
     if baseline is not None:
+        described = f", {baseline_label}" if baseline_label else ""
         lines.append(
-            f"- *before*: the same calls on the package at `{baseline}`, "
-            "the code before the blocks."
+            f"- *before*: the same calls on the package at `{baseline}`{described}."
         )
     if quick:
         lines += ["", "**Smoke run (`--quick`)**."]
@@ -216,6 +217,7 @@ def main():
         type=Path,
         help="a directory holding another sklearn_divergence package to compare",
     )
+    parser.add_argument("--baseline-label", help="what the baseline is, for the report")
     parser.add_argument("--n-samples", type=int, default=N_SAMPLES)
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -241,6 +243,7 @@ def main():
         rows,
         args.n_samples,
         args.baseline,
+        args.baseline_label,
         (uptime_before, uptime()),
         time.perf_counter() - start,
         args.quick,

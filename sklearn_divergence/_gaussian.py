@@ -527,10 +527,12 @@ class StandardCoordinates:
     def of(cls, sampled, mixtures):
         """The components of ``mixtures`` (a sequence of mixtures) in the
         standard coordinates of ``sampled``'s components, or None when the
-        projections would take more than _MAX_BLOCK_FLOATS floats (a KDE's)."""
+        projections, or the log-probabilities of a block of _MIN_BLOCK_ROWS
+        draws (all K components at once), would take more than
+        _MAX_BLOCK_FLOATS floats: a large KDE, sampled or not."""
         k_s, d = sampled.n_components, sampled.n_features
         k = sum(mixture.n_components for mixture in mixtures)
-        if k_s * k * d * d > _MAX_BLOCK_FLOATS:
+        if max(k_s * d * d, _MIN_BLOCK_ROWS) * k > _MAX_BLOCK_FLOATS:
             return None
         sampling = sampled.covariance_factors(np.arange(k_s))
         projections, offsets, constants = [], [], []

@@ -315,6 +315,21 @@ def test_standard_coordinates_subtract_where_the_expansion_would_round():
 
 
 def test_standard_coordinates_are_skipped_for_kernel_densities(blobs):
+    # Sampled: 500 x 1000 (3, 3) projections exceed 2**22 floats.
     kde = KernelDensity(bandwidth=0.5).fit(blobs[0])
     p = as_density(kde, "kde", needs_sampling=True)
     assert StandardCoordinates.of(p, (p, p)) is None
+    # Not sampled: the log-probabilities of 64 draws at all 2**16 + 1
+    # components would exceed 2**22 floats, however small the projections.
+    single = as_density(
+        GaussianMixture(1).fit(blobs[0][:, :1]), "p", needs_sampling=True
+    )
+    data = np.random.default_rng(0).normal(size=(2**16, 1))
+    for n_points, skipped in ((2**16 - 1, False), (2**16, True)):
+        other = as_density(
+            KernelDensity(bandwidth=0.5).fit(data[:n_points]),
+            "kde",
+            needs_sampling=False,
+        )
+        coordinates = StandardCoordinates.of(single, (single, other))
+        assert (coordinates is None) == skipped
