@@ -526,33 +526,34 @@ class StandardCoordinates:
     @classmethod
     def of(cls, sampled, mixtures):
         """The components of ``mixtures`` (a sequence of mixtures) in the
-        standard coordinates of ``sampled``'s components, or None when the
-        projections, or the log-probabilities of a block of _MIN_BLOCK_ROWS
-        draws (all K components at once), would take more than
-        _MAX_BLOCK_FLOATS floats: a large KDE, sampled or not."""
+        standard coordinates of ``sampled``'s components, or None when they
+        would take more than _MAX_BLOCK_FLOATS floats (a large KDE, sampled or
+        not): this method holds at most four arrays of K_s K max(d^2, f)
+        floats at once, and a block of :meth:`blocks` at least _MIN_BLOCK_ROWS
+        rows of the K d projections and the K results."""
         k_s, d = sampled.n_components, sampled.n_features
         k = sum(mixture.n_components for mixture in mixtures)
-        if max(k_s * d * d, _MIN_BLOCK_ROWS) * k > _MAX_BLOCK_FLOATS:
+        n_features = d * (d + 1) // 2 + d + 1
+        per_component = max(4 * k_s * max(d * d, n_features), _MIN_BLOCK_ROWS * (d + 1))
+        if per_component * k > _MAX_BLOCK_FLOATS:
             return None
         sampling = sampled.covariance_factors(np.arange(k_s))
-        projections, offsets, constants = [], [], []
+        projections = np.empty((k_s, k, d, d))
+        offsets = np.empty((k_s, k, d))
+        constants = np.empty((k_s, k))
+        first = 0
         for mixture in mixtures:
+            columns = slice(first, first + mixture.n_components)
+            first = columns.stop
             factors = mixture.precision_factors(np.arange(mixture.n_components))
-            projections.append(np.einsum("bji,ajk->abik", factors, sampling))
-            offsets.append(
-                np.einsum(
-                    "bji,abj->abi", factors, sampled.means[:, None] - mixture.means
-                )
+            np.einsum("bji,ajk->abik", factors, sampling, out=projections[:, columns])
+            np.einsum(
+                "bji,abj->abi",
+                factors,
+                sampled.means[:, None] - mixture.means,
+                out=offsets[:, columns],
             )
-            constants.append(
-                np.broadcast_to(
-                    mixture._log_normalisers + mixture.log_weights,
-                    (k_s, mixture.n_components),
-                )
-            )
-        projections = np.concatenate(projections, axis=1)
-        offsets = np.concatenate(offsets, axis=1)
-        constants = np.concatenate(constants, axis=1)
+            constants[:, columns] = mixture._log_normalisers + mixture.log_weights
         diagonal = all(
             m.covariance_type in _DIAGONAL_TYPES for m in (sampled, *mixtures)
         )
@@ -568,17 +569,17 @@ class StandardCoordinates:
             # z_i z_j for i < j stands for both z_i z_j and z_j z_i.
             scale = -np.where(rows == columns, 0.5, 1.0)
             quadratic = scale * gram[:, :, rows, columns]
+        del gram
         linear = -np.einsum("abji,abj->abi", projections, offsets)
         constant = constants - 0.5 * (offsets**2).sum(axis=-1)
-        expansion = np.concatenate([quadratic, linear, constant[..., None]], -1)
-        magnitudes = np.abs(expansion)
         rounding = np.stack(
             [
-                magnitudes[..., :n_quadratic].sum(axis=-1),
-                magnitudes[..., n_quadratic:-1].sum(axis=-1),
-                magnitudes[..., -1],
+                np.abs(quadratic).sum(axis=-1),
+                np.abs(linear).sum(axis=-1),
+                np.abs(constant),
             ]
         )
+        expansion = np.concatenate([quadratic, linear, constant[..., None]], -1)
         return cls(projections, offsets, constants, expansion, rounding)
 
     def _expands(self, Z):

@@ -319,13 +319,14 @@ def test_standard_coordinates_are_skipped_for_kernel_densities(blobs):
     kde = KernelDensity(bandwidth=0.5).fit(blobs[0])
     p = as_density(kde, "kde", needs_sampling=True)
     assert StandardCoordinates.of(p, (p, p)) is None
-    # Not sampled: the log-probabilities of 64 draws at all 2**16 + 1
-    # components would exceed 2**22 floats, however small the projections.
+    # Not sampled, d = 1: a block of 64 draws holds their K projections and
+    # K results, 128 K floats, over 2**22 from K = 2**15 + 1 components on,
+    # however small the projections.
     single = as_density(
         GaussianMixture(1).fit(blobs[0][:, :1]), "p", needs_sampling=True
     )
-    data = np.random.default_rng(0).normal(size=(2**16, 1))
-    for n_points, skipped in ((2**16 - 1, False), (2**16, True)):
+    data = np.random.default_rng(0).normal(size=(2**15, 1))
+    for n_points, skipped in ((2**15 - 1, False), (2**15, True)):
         other = as_density(
             KernelDensity(bandwidth=0.5).fit(data[:n_points]),
             "kde",

@@ -201,3 +201,38 @@ def test_bounds_without_the_variational_refinement_stay_valid():
         alone = kl_bounds(p, q)
     assert alone[0] == lower
     assert alone[1] >= upper
+
+
+def test_standard_coordinates_against_a_large_kde_are_bounded():
+    # A mixture sampled against a KDE whose kernels sit far apart, so that
+    # the expansion would round and the blocks would subtract: the largest
+    # KDE still evaluated in standard coordinates stays within the blocks'
+    # memory, both building them and evaluating a block.
+    rng = np.random.default_rng(0)
+    d = 8
+    sampled = _gaussian.GaussianMixtureParams(
+        np.ones(1), np.zeros((1, d)), "full", np.eye(d)[None]
+    )
+    # 64 (d + 1) floats per component in a block: 7281 components fit 2**22.
+    n_kernels = _gaussian._MAX_BLOCK_FLOATS // (64 * (d + 1)) - 1
+    kde = _gaussian.GaussianMixtureParams(
+        np.full(n_kernels, 1 / n_kernels),
+        rng.normal(0, 30, (n_kernels, d)),
+        "spherical",
+        np.full(n_kernels, 1 / 0.05),
+    )
+    coordinates = _gaussian.StandardCoordinates.of(sampled, (sampled, kde))
+    assert coordinates is not None
+    Z = rng.normal(size=(16384, d))
+    assert not coordinates._expands(Z)
+    strata = np.zeros(Z.shape[0], dtype=np.intp)
+    build = _gaussian.StandardCoordinates.of
+    assert peak_mib(build, sampled, (sampled, kde)) < 2 * BLOCK_MIB
+    assert peak_mib(next, coordinates.blocks(Z, strata)) < 2 * BLOCK_MIB
+    bigger = _gaussian.GaussianMixtureParams(
+        np.full(n_kernels + 1, 1 / (n_kernels + 1)),
+        rng.normal(0, 30, (n_kernels + 1, d)),
+        "spherical",
+        np.full(n_kernels + 1, 1 / 0.05),
+    )
+    assert _gaussian.StandardCoordinates.of(sampled, (sampled, bigger)) is None
