@@ -492,8 +492,9 @@ class StandardCoordinates:
     With U_b U_b^T = Sigma_b^{-1}, B = U_b^T L_a and c = U_b^T (mu_a - mu_b),
     log w_b + log N(mu_a + L_a z; mu_b, Sigma_b) is -1/2 |B z + c|^2 plus
     constants: for a block of a stratum, every component of every mixture
-    comes from the block's z alone, without forming x, and the sampled
-    component itself is -1/2 |z|^2 plus a constant. As in
+    comes from the block's z alone, without forming x (the sampled
+    component itself, B = I and c = 0 up to rounding, is treated like any
+    other). As in
     :meth:`GaussianMixtureParams.log_prob`, the quadratic is expanded on the
     features [z_i z_j (i <= j); z; 1] (only [z_i^2; z; 1] where every B is
     diagonal) when there are no more of them than the K d projections, and
