@@ -501,11 +501,25 @@ class StandardCoordinates:
     where its rounding stays below _EXPANSION_TOLERANCE; the subtraction
     B z + c is used otherwise.
 
+    With ``conditional=True`` and a shared covariance within each mixture
+    (tied, a KDE, one component), z enters each mixture's log-sum-exp only
+    through |B_M z|^2, common to the mixture's components, and the
+    projections (B^T c) . z, which span m < d dimensions: with y = W z for
+    orthonormal W (m, d) holding that span, the log-densities' difference
+    log s - log t given y is the same log-sum-exp difference of the
+    components' conditional means, E[-1/2 |B z + c|^2 | y] =
+    -1/2 |B W^T y + c|^2 - 1/2 |B (I - W^T W)|_F^2. So the KL integrand
+    is replaced by its conditional expectation given y (conditional Monte
+    Carlo: never more variance; Owen, "Monte Carlo theory, methods and
+    examples", ch. 8), sampled in m dimensions, and every component's
+    conditional mean keeps its exact mean (the controls'). Only KL is
+    linear in the log-densities; JS keeps all d.
+
     Parameters
     ----------
-    projections : ndarray of shape (K_s, K, d, d)
+    projections : ndarray of shape (K_s, K, d, m)
         B for every stratum a and each of the K components of the mixtures,
-        one mixture after the other.
+        one mixture after the other (B W_a^T where conditional, else m = d).
     offsets : ndarray of shape (K_s, K, d)
     constants : ndarray of shape (K_s, K)
         log w_b + log det U_b - d/2 log(2 pi).
@@ -516,6 +530,8 @@ class StandardCoordinates:
         (sum of |quadratic|, sum of |linear|, |constant|) coefficients: the
         expansion's rounding at points with |z_i| <= r is at most
         f eps (a r^2 + b r + c).
+    basis : ndarray of shape (K_s, m, d) or None
+        W_a, where conditional: the draws are y = W_a z.
     """
 
     projections: np.ndarray
@@ -523,15 +539,22 @@ class StandardCoordinates:
     constants: np.ndarray
     expansion: np.ndarray = None
     rounding: np.ndarray = None
+    basis: np.ndarray = None
+
+    @property
+    def n_dimensions(self):
+        """The dimension m of the draws z (d unless conditional)."""
+        return self.projections.shape[-1]
 
     @classmethod
-    def of(cls, sampled, mixtures):
+    def of(cls, sampled, mixtures, *, conditional=False):
         """The components of ``mixtures`` (a sequence of mixtures) in the
         standard coordinates of ``sampled``'s components, or None when they
         would take more than _MAX_BLOCK_FLOATS floats (a large KDE, sampled or
         not): this method holds at most four arrays of K_s K max(d^2, f)
         floats at once, and a block of :meth:`blocks` at least _MIN_BLOCK_ROWS
-        rows of the K d projections and the K results."""
+        rows of the K d projections and the K results. ``conditional``: in
+        fewer dimensions where the mixtures allow it (see the class)."""
         k_s, d = sampled.n_components, sampled.n_features
         k = sum(mixture.n_components for mixture in mixtures)
         n_features = d * (d + 1) // 2 + d + 1
@@ -558,15 +581,22 @@ class StandardCoordinates:
         diagonal = all(
             m.covariance_type in _DIAGONAL_TYPES for m in (sampled, *mixtures)
         )
-        n_quadratic = d if diagonal else d * (d + 1) // 2
-        if n_quadratic + d + 1 > k * d:
-            return cls(projections, offsets, constants)
+        basis = None
+        if conditional and all(m.has_shared_covariance for m in mixtures):
+            reduced = _conditioned(projections, offsets, constants)
+            if reduced is not None:
+                projections, constants, basis = reduced
+                diagonal = False
+        m = projections.shape[-1]
+        n_quadratic = m if diagonal else m * (m + 1) // 2
+        if n_quadratic + m + 1 > k * d:
+            return cls(projections, offsets, constants, basis=basis)
         # -1/2 |B z + c|^2 = -1/2 z^T B^T B z - (B^T c) . z - 1/2 |c|^2.
         gram = np.einsum("abji,abjk->abik", projections, projections)
         if diagonal:
             quadratic = -0.5 * np.diagonal(gram, axis1=2, axis2=3)
         else:
-            rows, columns = np.triu_indices(d)
+            rows, columns = np.triu_indices(m)
             # z_i z_j for i < j stands for both z_i z_j and z_j z_i.
             scale = -np.where(rows == columns, 0.5, 1.0)
             quadratic = scale * gram[:, :, rows, columns]
@@ -581,7 +611,7 @@ class StandardCoordinates:
             ]
         )
         expansion = np.concatenate([quadratic, linear, constant[..., None]], -1)
-        return cls(projections, offsets, constants, expansion, rounding)
+        return cls(projections, offsets, constants, expansion, rounding, basis)
 
     def _expands(self, Z):
         """Whether to expand at the rows of ``Z``: the expansion is the cheaper
@@ -601,7 +631,7 @@ class StandardCoordinates:
         k = self.constants.shape[1]
         expands = self._expands(Z)
         # Floats per row: the features, or the K d projections; and the result.
-        width = (self.expansion.shape[-1] if expands else k * d) + k
+        width = (self.expansion.shape[-1] if expands else self.offsets[0].size) + k
         step = max(_CACHE_BLOCK_FLOATS // width, _MIN_BLOCK_ROWS)
         stops = np.flatnonzero(np.diff(strata)) + 1
         for start, stop in zip(np.r_[0, stops], np.r_[stops, n], strict=True):
@@ -612,13 +642,40 @@ class StandardCoordinates:
                     features = _standard_features(Z[rows], self.expansion.shape[-1])
                     yield stratum, rows, self.expansion[stratum] @ features
                     continue
-                projected = self.projections[stratum].reshape(k * d, d) @ Z[rows].T
+                projected = self.projections[stratum].reshape(-1, d) @ Z[rows].T
                 projected += self.offsets[stratum].reshape(-1, 1)
                 np.square(projected, out=projected)
-                out = projected.reshape(k, d, -1).sum(axis=1)
+                out = projected.reshape(k, -1, projected.shape[-1]).sum(axis=1)
                 out *= -0.5
                 out += self.constants[stratum, :, None]
                 yield stratum, rows, out
+
+
+def _conditioned(projections, offsets, constants):
+    """(projections B W_a^T, constants, W) conditional on y = W_a z (see
+    :class:`StandardCoordinates`), or None where the projections (B^T c)
+    span all d dimensions in some stratum.
+
+    W_a is the leading m rows of the right singular vectors of the (K, d)
+    stack of B^T c, m the largest numerical rank over the strata, so that
+    every stratum draws in the same m dimensions (conditioning on a few more
+    directions than a stratum needs is exact too).
+    """
+    d = projections.shape[-1]
+    directions = np.einsum("abji,abj->abi", projections, offsets)
+    _, singular, basis = np.linalg.svd(directions, full_matrices=True)
+    largest = singular.max(axis=-1, initial=0.0)
+    tolerance = max(directions.shape[1:]) * _EPS * largest
+    # At least one dimension, so that there are draws.
+    m = max(int(np.max(np.sum(singular > tolerance[:, None], axis=-1))), 1)
+    if m >= d:
+        return None
+    reduced = np.einsum("abij,akj->abik", projections, basis[:, :m])
+    # E over z's part orthogonal to y, V z with V the other singular vectors,
+    # of -1/2 |B z|^2: -1/2 |B V^T|_F^2, summed without cancellation.
+    orthogonal = np.einsum("abij,akj->abik", projections, basis[:, m:])
+    lost = (orthogonal**2).sum(axis=(2, 3))
+    return reduced, constants - 0.5 * lost, basis[:, :m]
 
 
 def _standard_features(Z, n_features):

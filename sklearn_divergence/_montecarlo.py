@@ -50,7 +50,12 @@ coordinates z of their stratum's component: every component of both mixtures
 is a quadratic in z (:class:`~._gaussian.StandardCoordinates`), so one matrix
 product per block gives both densities and the controls, without forming the
 points x = mu_a + L_a z (d = 10, 8 against 8 components: 87 to 61 ms per KL
-call, 171 to 123 ms per JS call).
+call, 171 to 123 ms per JS call). For KL between mixtures that each share one
+covariance (tied, one component), the integrand is replaced by its
+conditional expectation given the few directions of z that its log-sum-exps
+see, and only those are sampled (conditional Monte Carlo, Owen's ch. 8):
+d = 10, 3 against 3 tied components, 7 times less variance in half the time;
+d = 20, 2 against 3, 50 times less in a third of the time.
 """
 
 import copy
@@ -181,6 +186,13 @@ class Side:
     standard: StandardCoordinates = None
 
     @property
+    def n_dimensions(self):
+        """The dimension of the standard normal draws."""
+        if self.standard is not None:
+            return self.standard.n_dimensions
+        return self.sampled.n_features
+
+    @property
     def n_strata(self):
         return 1 if self.method == "mc" else self.sampled.n_components
 
@@ -230,7 +242,9 @@ def make_side(key, sampled, other, integrands, method, n_samples, entropy):
     if not isinstance(sampled, GaussianMixtureParams):
         method = "mc"
     elif isinstance(other, GaussianMixtureParams):
-        standard = StandardCoordinates.of(sampled, (sampled, other))
+        standard = StandardCoordinates.of(
+            sampled, (sampled, other), conditional=tuple(integrands) == ("kl",)
+        )
     fields = (key, sampled, other, integrands, method, n_samples, entropy)
     if method == "mc":
         return Side(*fields, standard=standard)
@@ -242,7 +256,7 @@ def make_side(key, sampled, other, integrands, method, n_samples, entropy):
             entropy, spawn_key=(_SIDE_KEYS[key], _SCRAMBLE_STREAM)
         )
         sobol = qmc.Sobol(
-            sampled.n_features,
+            standard.n_dimensions if standard is not None else sampled.n_features,
             scramble=True,
             bits=_SOBOL_BITS,
             rng=np.random.default_rng(scramble),
@@ -343,7 +357,7 @@ def _standard_normal_blocks(side, replicates, start, stop):
                 np.arange(side.sampled.n_components),
                 rng.multinomial(block_stop - block_start, side.sampled.weights),
             )
-        Z = rng.standard_normal((block_stop - block_start, side.sampled.n_features))
+        Z = rng.standard_normal((block_stop - block_start, side.n_dimensions))
         grouping = np.argsort(labels, kind="stable")
         strata = labels[grouping]
         cells = strata if side.n_strata > 1 else np.zeros_like(strata)
@@ -354,7 +368,7 @@ def _rqmc_normal_blocks(side, replicates, start, stop):
     """:func:`_standard_normal_blocks` for RQMC: every replicate digitally
     shifts the side's one scrambled Sobol' sequence, in which each component
     has a block of allocation[a] points aligned on a multiple of its size."""
-    d = side.sampled.n_features
+    d = side.n_dimensions
     width = len(replicates)
     shifts, offsets = [], []
     for replicate in replicates:

@@ -197,6 +197,76 @@ def test_standard_errors_are_honest(divergence, method, n_samples):
     assert 0.895 <= covered / n_seeds <= 0.99
 
 
+def _rotated_tied_pair():
+    """A tied P (2 components) and a one-component Q in d = 3, rotated, whose
+    KL is a 1-D mixture KL (quadrature) plus two Gaussian ones: the means
+    differ along the first axis only and the covariances are diagonal
+    before the rotation."""
+    rotation = np.linalg.qr(np.random.default_rng(7).normal(size=(3, 3)))[0]
+    p_variances, q_variances = np.array([1.0, 0.5, 2.0]), np.array([2.0, 1.0, 1.5])
+    p = make_mixture(
+        [0.3, 0.7],
+        np.array([[-1.0, 0, 0], [1.5, 0, 0]]) @ rotation.T,
+        rotation @ np.diag(p_variances) @ rotation.T,
+        "tied",
+    )
+    q = make_mixture(
+        [1.0],
+        np.array([[0.5, 0, 0]]) @ rotation.T,
+        (rotation @ np.diag(q_variances) @ rotation.T)[None],
+    )
+    ratio = p_variances[1:] / q_variances[1:]
+    gaussian = 0.5 * np.sum(ratio - 1.0 - np.log(ratio))
+    first_axis = quad_kl(
+        mixture_1d([0.3, 0.7], [-1.0, 1.5], [1.0, 1.0]),
+        mixture_1d([1.0], [0.5], [np.sqrt(2.0)]),
+    )
+    return p, q, first_axis + gaussian
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_divergence.LowPrecisionWarning")
+@pytest.mark.parametrize(
+    ("method", "n_samples"), [("mc", 2000), ("stratified", 2000), ("rqmc", 4096)]
+)
+def test_conditional_kl_is_unbiased_and_its_standard_errors_honest(method, n_samples):
+    # Tied mixtures: KL is sampled in the one dimension that its integrand's
+    # log-sum-exps see, the first axis (conditional Monte Carlo), JS in all 3.
+    p, q, truth = _rotated_tied_pair()
+    sides = {
+        integrands: _montecarlo.make_side(
+            "p",
+            as_density(p, "p", needs_sampling=True),
+            as_density(q, "q", needs_sampling=False),
+            integrands,
+            method,
+            n_samples,
+            0,
+        )
+        for integrands in [("kl",), ("js", "js_marginal")]
+    }
+    assert sides[("kl",)].n_dimensions == 1
+    assert sides[("js", "js_marginal")].n_dimensions == 3
+    n_seeds = 300
+    runs = np.array(
+        [
+            kl_divergence(
+                p,
+                q,
+                method=method,
+                n_samples=n_samples,
+                random_state=seed,
+                return_std=True,
+            )
+            for seed in range(n_seeds)
+        ]
+    )
+    values, ses = runs.T
+    covered = np.mean(np.abs(values - truth) <= 1.96 * ses)
+    assert 0.895 <= covered <= 0.99
+    # Unbiased: the mean of the runs is within 4 of its standard errors.
+    assert abs(values.mean() - truth) < 4 * values.std(ddof=1) / np.sqrt(n_seeds)
+
+
 def _quad_side_integrals(p, q):
     """Per side, the quadrature of both JS integrands of _montecarlo (1-D)."""
 
@@ -455,7 +525,8 @@ def test_rqmc_replicates_are_digitally_shifted_nets():
     # interval [k / n, (k + 1) / n), and no two replicates share a point.
     rng = np.random.default_rng(0)
     p = make_mixture([1.0], rng.normal(size=(1, 3)), [np.eye(3)])
-    q = make_mixture([1.0], rng.normal(size=(1, 3)), [2 * np.eye(3)])
+    # Two covariances in q: KL is sampled in all 3 dimensions.
+    q = make_mixture([0.5, 0.5], rng.normal(size=(2, 3)), [2 * np.eye(3), np.eye(3)])
     n = 1024
     side = _montecarlo.make_side(
         "p",

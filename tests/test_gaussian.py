@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import precision_cholesky
+from conftest import make_mixture, precision_cholesky
 from scipy.special import logsumexp
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
@@ -288,6 +288,54 @@ def test_standard_coordinates_match_weighted_log_probs(
     np.testing.assert_allclose(
         _standard_log_probs(coordinates, Z, strata), expected, rtol=1e-11
     )
+
+
+@pytest.mark.parametrize("other_type", ["tied", "full"])
+def test_conditional_coordinates_give_the_conditional_mean_of_the_kl_integrand(
+    other_type,
+):
+    # Tied P (3 components) against a tied Q (2) or a single full Q, d = 7:
+    # log p - log q depends on the part of z orthogonal to y = W_a z only
+    # through a quadratic, so its mean over the 2 (d - m) sigma points
+    # +-sqrt(d - m) v_i (exact for quadratics) is the conditional integrand.
+    rng = np.random.default_rng(3)
+    d = 7
+    covariance = np.cov(rng.normal(size=(d, 3 * d)))
+    p_model = make_mixture(
+        [0.2, 0.5, 0.3], rng.normal(0, 2, (3, d)), covariance, "tied"
+    )
+    if other_type == "tied":
+        q_model = make_mixture(
+            [0.6, 0.4],
+            rng.normal(0, 2, (2, d)),
+            np.cov(rng.normal(size=(d, 20))),
+            "tied",
+        )
+    else:
+        q_model = make_mixture(
+            [1.0], rng.normal(0, 2, (1, d)), np.cov(rng.normal(size=(d, 20)))[None]
+        )
+    p = as_density(p_model, "p", needs_sampling=True)
+    q = as_density(q_model, "q", needs_sampling=False)
+    coordinates = StandardCoordinates.of(p, (p, q), conditional=True)
+    m = coordinates.n_dimensions
+    assert m == 2 + q.n_components < d
+    assert StandardCoordinates.of(p, (p, q)).n_dimensions == d
+    strata = np.repeat(np.arange(3), 4)
+    Y = rng.normal(size=(strata.size, m))
+    log_probs = _standard_log_probs(coordinates, Y, strata)
+    conditional = logsumexp(log_probs[:3], axis=0) - logsumexp(log_probs[3:], axis=0)
+    factors = p.covariance_factors(np.arange(3))
+    for row, (stratum, y) in enumerate(zip(strata, Y, strict=True)):
+        basis = coordinates.basis[stratum]
+        assert np.allclose(basis @ basis.T, np.eye(m), atol=1e-14)
+        orthogonal = np.linalg.svd(basis, full_matrices=True)[2][m:]
+        sigma = np.sqrt(d - m) * np.vstack([orthogonal, -orthogonal])
+        X = p.means[stratum] + (basis.T @ y + sigma) @ factors[stratum].T
+        integrand = p_model.score_samples(X) - q_model.score_samples(X)
+        assert integrand.mean() == pytest.approx(conditional[row], abs=1e-9)
+        # Not a constant: the sigma points do move the integrand.
+        assert np.ptp(integrand) > 1e-3
 
 
 def test_standard_coordinates_subtract_where_the_expansion_would_round():
