@@ -663,7 +663,10 @@ def _conditioned(projections, offsets, constants):
     """
     d = projections.shape[-1]
     directions = np.einsum("abji,abj->abi", projections, offsets)
-    _, singular, basis = np.linalg.svd(directions, full_matrices=True)
+    # All d right singular vectors, without the K x K left ones of a KDE.
+    _, singular, basis = np.linalg.svd(
+        directions, full_matrices=directions.shape[1] < d
+    )
     largest = singular.max(axis=-1, initial=0.0)
     tolerance = max(directions.shape[1:]) * _EPS * largest
     # At least one dimension, so that there are draws.

@@ -228,6 +228,10 @@ def test_standard_coordinates_against_a_large_kde_are_bounded():
     strata = np.zeros(Z.shape[0], dtype=np.intp)
     build = _gaussian.StandardCoordinates.of
     assert peak_mib(build, sampled, (sampled, kde)) < 2 * BLOCK_MIB
+    # Both share a covariance: KL would condition, but the 7281 directions
+    # span all 8 dimensions, found without a 7281 x 7281 factor.
+    assert peak_mib(build, sampled, (sampled, kde), conditional=True) < 2 * BLOCK_MIB
+    assert build(sampled, (sampled, kde), conditional=True).basis is None
     assert peak_mib(next, coordinates.blocks(Z, strata)) < 2 * BLOCK_MIB
     bigger = _gaussian.GaussianMixtureParams(
         np.full(n_kernels + 1, 1 / (n_kernels + 1)),
