@@ -136,14 +136,20 @@ class GMMDivergence(BaseEstimator):
     See Also
     --------
     divergence_test : Whether the divergence between two data sets is real.
-    kl_divergence, js_divergence, js_distance : The same values, one at a time.
+    kl_divergence, js_divergence, js_distance : The same quantities, one at a
+        time.
     make_divergence_scorer : A scorer for model selection.
 
     Notes
     -----
     Compared with calling :func:`kl_divergence` twice and
     :func:`js_divergence` once, fitting costs one sampling pass per side
-    instead of four, and all four values come from the same points.
+    instead of four, and all four values come from the same points. Between
+    mixtures that each share one covariance (``'tied'``, one component),
+    :func:`kl_divergence` samples KL alone, in the few dimensions that tell
+    the components apart, to a smaller standard error; the KL here comes
+    from the points that JS needs, so the two values differ within their
+    standard errors.
 
     The divergence between models fitted to data is biased upwards, roughly
     by (free parameters) / (rows): two samples of one distribution do not

@@ -319,7 +319,8 @@ def test_conditional_coordinates_give_the_conditional_mean_of_the_kl_integrand(
     q = as_density(q_model, "q", needs_sampling=False)
     coordinates = StandardCoordinates.of(p, (p, q), conditional=True)
     m = coordinates.n_dimensions
-    assert m == 2 + q.n_components < d
+    # What tells the components of each mixture apart: 2 + K_q - 1 directions.
+    assert m == 2 + q.n_components - 1 < d
     assert StandardCoordinates.of(p, (p, q)).n_dimensions == d
     strata = np.repeat(np.arange(3), 4)
     Y = rng.normal(size=(strata.size, m))
