@@ -66,6 +66,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import sklearn_divergence
 from sklearn_divergence import js_divergence, kl_divergence
+from sklearn_divergence._montecarlo import N_REPLICATES
 
 HERE = Path(__file__).resolve().parent
 REFERENCES = HERE / "references.json"
@@ -120,8 +121,9 @@ LOG_DENSITY_POINTS = 100_000
 LOG_DENSITY_REPEATS = 7
 GEMM_POINTS = 16_384
 GEMM_REPEATS = 51
-# The rqmc standard error has 15 degrees of freedom (16 replicates).
-T_QUANTILE = float(stats.t.ppf(0.975, 15))
+# The rqmc standard error has N_REPLICATES - 1 degrees of freedom.
+T_DEGREES = N_REPLICATES - 1
+T_QUANTILE = float(stats.t.ppf(0.975, T_DEGREES))
 Z_QUANTILE = float(stats.norm.ppf(0.975))
 # Deterministic references are not trusted below this many nats: rounding in
 # the densities and in the sums.
@@ -1108,7 +1110,10 @@ def _summary(cases, results, gemm_rows, coverage_rows):
             f"bound of {gemm_rows[index]['rate'] / 1e6:.1f} M points/s)"
         )
     low, high = TARGET_COVERAGE
-    for key, label in (("t", f"{T_QUANTILE:.3f} SE (t, 15 df)"), ("z", "1.96 SE")):
+    for key, label in (
+        ("t", f"{T_QUANTILE:.3f} SE (t, {T_DEGREES} df)"),
+        ("z", "1.96 SE"),
+    ):
         cells = [
             f"{name} {divergence.upper()} {100 * row[key][0]:.1f}%"
             for (name, divergence), row in coverage_rows.items()
@@ -1291,9 +1296,9 @@ def render_report(run, config, quick, cases, references, results, extras):
         f"{COVERAGE_SEED_START} to {COVERAGE_SEED_START + config.coverage_seeds - 1}"
         ". A run is covered when |estimate - reference| <= c sqrt(SE² + u²), u "
         f"the reference's uncertainty, for c = 1.96 and c = {T_QUANTILE:.3f} (the "
-        "t quantile with 15 degrees of freedom: rqmc's standard error comes "
-        "from 16 replicates). n_samples is small so that u is small against "
-        "SE (column u / SE; it should be at most 1/3). Intervals: exact "
+        f"t quantile with {T_DEGREES} degrees of freedom: rqmc's standard error "
+        f"comes from {N_REPLICATES} replicates). n_samples is small so that u is "
+        "small against SE (column u / SE; it should be at most 1/3). Intervals: exact "
         "(Clopper-Pearson) binomial 95%. bias z as above, over all seeds. "
         f"Target {100 * TARGET_COVERAGE[0]:.0f}-{100 * TARGET_COVERAGE[1]:.0f}%.",
         "",

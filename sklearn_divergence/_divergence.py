@@ -54,7 +54,7 @@ p, q : fitted estimator
         - 'stratified': each mixture component gets its exact share of the
           points, plus control variates within each component.
         - 'rqmc': 'stratified' with scrambled Sobol' points in place of
-          pseudo-random ones; 16 independent digital shifts give the error.
+          pseudo-random ones; 8 independent digital shifts give the error.
           Each component's share per replicate is a power of two, so
           between n_samples / 2 and n_samples points are used.
         - 'variational', 'variational_upper', 'product', 'matched',
@@ -63,7 +63,7 @@ p, q : fitted estimator
           std_error is 0 (no sampling), which says nothing of their bias.
           JS accepts all but 'matched', applied to KL(P || M) and KL(Q || M).
         - 'auto': 'closed' for a KL between single Gaussians; otherwise
-          'rqmc' for Gaussian mixtures when n_samples allows (16 points per
+          'rqmc' for Gaussian mixtures when n_samples allows (8 points per
           component), else 'stratified', else 'mc'.
     n_samples : int, default=100_000
         Points drawn from each sampled distribution (at least 2).
@@ -126,9 +126,9 @@ def kl_divergence(
     regressed out of the integrand as control variates (Chen, Hershey, Olsen
     & Yashchin, ICASSP 2008; matching as in Goldberger et al., ICCV 2003).
 
-    The standard error of 'rqmc' comes from 16 independent replicates, so
-    it has 15 degrees of freedom: value ± 2.13 std_error is a 95% interval
-    (± 1.96 std_error covers about 93%). With well-separated components the
+    The standard error of 'rqmc' comes from 8 independent replicates, so
+    it has 7 degrees of freedom: value ± 2.36 std_error is a 95% interval
+    (± 1.96 std_error covers about 91%). With well-separated components the
     control variates can be exact up to tail terms no sample reaches, and the
     standard error is then close to 0.
 

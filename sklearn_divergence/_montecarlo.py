@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
+from scipy import stats
 from scipy.special import entr, ndtri
 from scipy.stats import qmc
 from sklearn.utils.parallel import delayed
@@ -94,8 +95,15 @@ _SOBOL_BITS = 30
 # Allocations are computed in float64, exact for integers up to 2**53.
 _MAX_EXACT_INTEGER = 2**53
 # Independent RQMC replicates (digital shifts): the standard error has
-# N_REPLICATES - 1 degrees of freedom.
-N_REPLICATES = 16
+# N_REPLICATES - 1 degrees of freedom. Fewer replicates of more points each
+# cost degrees of freedom but lower the variance, since a net's error falls
+# faster than 1 / n: at n_samples = 100 000 on the benchmark suite (d = 1 to
+# 20, KL and JS, mean squared standard error over 30 seeds), 8 replicates
+# instead of 16 had 1.1 to 2.7 times less variance, except d = 20 diag KL
+# (0.9, within the measurement's +-25%).
+N_REPLICATES = 8
+# value +- this many standard errors of 'rqmc' is a 95% interval.
+T_QUANTILE_95 = float(stats.t.ppf(0.975, N_REPLICATES - 1))
 # Replicates per RQMC task, which share one pass over the Sobol' sequence;
 # N_REPLICATES / this many tasks per side give n_jobs work to share even at
 # small n_samples.

@@ -76,7 +76,7 @@ FUNCTION_CASES = [
     ({"q": THREE_FEATURES}, ValueError, "p has 2 and q has 3"),
     ({"p": TOPHAT, "method": "stratified"}, ValueError, "'stratified' needs p to"),
     ({"p": TOPHAT, "method": "rqmc"}, ValueError, "method='rqmc' needs p to"),
-    ({"method": "rqmc", "n_samples": 4}, ValueError, "needs n_samples >= 32 for p"),
+    ({"method": "rqmc", "n_samples": 4}, ValueError, "needs n_samples >= 16 for p"),
     ({"method": "stratified", "n_samples": 3}, ValueError, "n_samples >= 4 for p"),
 ]
 
@@ -224,7 +224,7 @@ DISPLAY_CASES = [
         ValueError,
         "method='rqmc' needs q",
     ),
-    ({"method": "rqmc", "n_samples": [4]}, ValueError, "n_samples >= 32 for p"),
+    ({"method": "rqmc", "n_samples": [4]}, ValueError, "n_samples >= 16 for p"),
 ]
 
 

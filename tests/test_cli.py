@@ -258,8 +258,8 @@ PYTHON_SPEAK = re.compile(
         (["p.csv", "q.csv", "--base", "nan"], "argument --base: must be a number"),
         # The library's messages, in the options' terms.
         (
-            ["p.csv", "q.csv", *ONE_GAUSSIAN, "--method", "rqmc", "--n-samples", "10"],
-            "--method rqmc needs --n-samples >= 16",
+            ["p.csv", "q.csv", *ONE_GAUSSIAN, "--method", "rqmc", "--n-samples", "6"],
+            "--method rqmc needs --n-samples >= 8",
         ),
         (["p.csv", "q.csv", "--n-components", "300"], "--n-components 300, more"),
     ],

@@ -7,6 +7,7 @@ import matplotlib
 import numpy as np
 import pytest
 from conftest import mixture_1d, quad_js, quad_kl
+from scipy import stats
 
 from sklearn_divergence import (
     DivergenceDisplay,
@@ -63,10 +64,11 @@ def test_values_and_artists(divergence, function, bounds, truth):
     lower, upper = display.bounds
     assert display.bounds_band_.get_y() == pytest.approx(lower)
     assert display.bounds_band_.get_height() == pytest.approx(upper - lower)
-    # The band is estimate +- 1.96 standard errors.
+    # The band is estimate +- t standard errors, t for rqmc's 7 degrees of
+    # freedom.
     band = display.band_.get_paths()[0].vertices
     assert band[:, 1].max() == pytest.approx(
-        np.max(display.estimates + 1.959963984540054 * display.std_errors)
+        np.max(display.estimates + stats.t.ppf(0.975, 7) * display.std_errors)
     )
     labels = [text.get_text() for text in display.ax_.get_legend().get_texts()]
     assert "95% confidence band" in labels and "guaranteed bounds" in labels

@@ -87,8 +87,8 @@ def test_method_needs_a_mixture(blobs, models):
 
 
 def test_too_few_samples_for_method(models):
-    with pytest.raises(ValueError, match="needs n_samples >= 32"):
-        kl_divergence(*models, method="rqmc", n_samples=20)
+    with pytest.raises(ValueError, match="needs n_samples >= 16"):
+        kl_divergence(*models, method="rqmc", n_samples=12)
     # 'auto' falls back instead of failing, and says the estimate is imprecise.
     with pytest.warns(LowPrecisionWarning, match="increase n_samples"):
         value = kl_divergence(*models, n_samples=20, random_state=0)
