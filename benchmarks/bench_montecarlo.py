@@ -1110,20 +1110,24 @@ def _summary(cases, results, gemm_rows, coverage_rows):
             f"bound of {gemm_rows[index]['rate'] / 1e6:.1f} M points/s)"
         )
     low, high = TARGET_COVERAGE
-    for key, label in (
-        ("t", f"{T_QUANTILE:.3f} SE (t, {T_DEGREES} df)"),
-        ("z", "1.96 SE"),
-    ):
-        cells = [
-            f"{name} {divergence.upper()} {100 * row[key][0]:.1f}%"
-            for (name, divergence), row in coverage_rows.items()
-        ]
-        passed = bool(coverage_rows) and all(
-            low <= row[key][0] <= high for row in coverage_rows.values()
-        )
+    cells = [
+        f"{name} {divergence.upper()} {100 * row['t'][0]:.1f}%"
+        for (name, divergence), row in coverage_rows.items()
+    ]
+    passed = bool(coverage_rows) and all(
+        low <= row["t"][0] <= high for row in coverage_rows.values()
+    )
+    # The target allows the t quantile that the docs give.
+    lines.append(
+        f"- **coverage within {100 * low:.0f}-{100 * high:.0f}% at d = 5, 10, "
+        f"20**, intervals of ± {T_QUANTILE:.3f} SE (t, {T_DEGREES} df, the "
+        f"quantile the docs give): {_verdict(passed)} ({', '.join(cells)})"
+    )
+    if coverage_rows:
+        normal = [row["z"][0] for row in coverage_rows.values()]
         lines.append(
-            f"- **coverage within {100 * low:.0f}-{100 * high:.0f}% at d = 5, 10, "
-            f"20**, intervals of ± {label}: {_verdict(passed)} ({', '.join(cells)})"
+            f"- for information, intervals of ± 1.96 SE covered "
+            f"{100 * min(normal):.1f}-{100 * max(normal):.1f}%"
         )
     ratios = [row["ratio"] for row in coverage_rows.values()]
     if ratios:

@@ -392,7 +392,14 @@ def _rqmc_normal_blocks(side, replicates, start, stop):
         # The bits beyond the engine's: a digital shift of infinite precision.
         offsets.append(rng.random(d))
     shifts = np.array(shifts)[:, None, :]
-    offsets = np.array(offsets)[:, None, :] * 2.0**-_SOBOL_BITS
+    # Kept within [2**-60, 2**-30 - 2**-52], so that every uniform lies in
+    # (0, 1 - 2**-52] and its normal is finite, without a pass over the
+    # points; this moves an offset with probability 2**-22, by < 2**-52.
+    offsets = np.clip(
+        np.array(offsets)[:, None, :] * 2.0**-_SOBOL_BITS,
+        2.0**-60,
+        2.0**-_SOBOL_BITS - 2.0**-52,
+    )
     # Components in decreasing block size, so each block starts at a
     # multiple of its own power-of-two size.
     order = np.argsort(-side.allocation, kind="stable")
@@ -408,16 +415,20 @@ def _rqmc_normal_blocks(side, replicates, start, stop):
             points = engine.random(block_stop - block_start)
         # Exact: the engine's points are integers times 2**-_SOBOL_BITS.
         digits = (points * 2.0**_SOBOL_BITS).astype(np.int64)
-        shifted = digits[None] ^ shifts
-        uniforms = np.multiply(shifted, 2.0**-_SOBOL_BITS, dtype=np.float64)
-        uniforms += offsets
-        np.clip(uniforms, 2.0**-53, 1.0 - 2.0**-53, out=uniforms)
+        # In place: at d = 20 the temporaries of each step cost as much as
+        # ndtri itself (8.0 against 5.4 ms per 16 384 points).
+        normals = np.multiply(digits[None] ^ shifts, 2.0**-_SOBOL_BITS)
+        normals += offsets
+        ndtri(normals, out=normals)
         positions = np.arange(block_start, block_stop)
         strata = order[np.searchsorted(ends, positions, side="right")]
         cells = (strata[None, :] * width + np.arange(width)[:, None]).ravel()
         grouping = np.argsort(cells, kind="stable")
-        normals = ndtri(uniforms.reshape(-1, d)[grouping])
-        yield normals, cells[grouping] // width, cells[grouping]
+        yield (
+            normals.reshape(-1, d)[grouping],
+            cells[grouping] // width,
+            cells[grouping],
+        )
 
 
 def _sample_blocks(side, replicates, start, stop):
