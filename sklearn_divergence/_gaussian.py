@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 from scipy.linalg import solve_triangular
-from scipy.special import logsumexp
+from scipy.special import logsumexp, ndtri
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -516,6 +516,18 @@ class StandardCoordinates:
     conditional mean keeps its exact mean (the controls'). Only KL is
     linear in the log-densities; JS keeps all d.
 
+    Between spherical mixtures (a KDE included) no conditioning is needed:
+    in stratum a every component is -1/2 beta^2 |z|^2 - beta (c . z) plus a
+    constant, with every c in the span of W (m <= K - 1 directions), so each
+    log-density, every integrand and every control is a function of y = W z
+    and rho = |V z| alone, and changing variables is exact: y is standard
+    normal in m dimensions, rho^2 independent chi-square with d - m degrees
+    of freedom, and the draws are z' = (y, rho), with projections B [W; v]^T
+    for a unit v orthogonal to W (*radial* coordinates). The estimates are
+    the same random variables as in d dimensions, for KL and JS, and RQMC
+    draws them from fewer uniforms: m, then (d - m) / 2, rounded up, for rho
+    (:func:`radial_draws`).
+
     Parameters
     ----------
     projections : ndarray of shape (K_s, K, d, m)
@@ -532,7 +544,11 @@ class StandardCoordinates:
         expansion's rounding at points with |z_i| <= r is at most
         f eps (a r^2 + b r + c).
     basis : ndarray of shape (K_s, m, d) or None
-        W_a, where conditional: the draws are y = W_a z.
+        W_a, where conditional: the draws are y = W_a z (radial: [W_a; v_a],
+        m + 1 rows).
+    radial_degrees : int
+        d - m where radial, the chi-square degrees of freedom of rho^2,
+        else 0.
     """
 
     projections: np.ndarray
@@ -541,11 +557,20 @@ class StandardCoordinates:
     expansion: np.ndarray = None
     rounding: np.ndarray = None
     basis: np.ndarray = None
+    radial_degrees: int = 0
 
     @property
     def n_dimensions(self):
-        """The dimension m of the draws z (d unless conditional)."""
+        """The dimension of the draws z (d unless conditional or radial)."""
         return self.projections.shape[-1]
+
+    @property
+    def n_uniforms(self):
+        """Uniforms per draw for :func:`radial_draws`: one per dimension,
+        except for rho, which takes (d - m) / 2, rounded up."""
+        if not self.radial_degrees:
+            return self.n_dimensions
+        return self.n_dimensions - 1 + (self.radial_degrees + 1) // 2
 
     @classmethod
     def of(cls, sampled, mixtures, *, conditional=False):
@@ -582,17 +607,30 @@ class StandardCoordinates:
         diagonal = all(
             m.covariance_type in _DIAGONAL_TYPES for m in (sampled, *mixtures)
         )
-        basis = None
+        basis, radial_degrees = None, 0
         if conditional and all(m.has_shared_covariance for m in mixtures):
             sizes = [mixture.n_components for mixture in mixtures]
             reduced = _conditioned(projections, offsets, constants, sizes)
             if reduced is not None:
                 projections, constants, basis = reduced
                 diagonal = False
+        if basis is None and all(
+            m.covariance_type == "spherical" for m in (sampled, *mixtures)
+        ):
+            reduced = _radial(projections, offsets)
+            if reduced is not None:
+                projections, basis = reduced
+                radial_degrees = d + 1 - projections.shape[-1]
         m = projections.shape[-1]
         n_quadratic = m if diagonal else m * (m + 1) // 2
         if n_quadratic + m + 1 > k * d:
-            return cls(projections, offsets, constants, basis=basis)
+            return cls(
+                projections,
+                offsets,
+                constants,
+                basis=basis,
+                radial_degrees=radial_degrees,
+            )
         # -1/2 |B z + c|^2 = -1/2 z^T B^T B z - (B^T c) . z - 1/2 |c|^2.
         gram = np.einsum("abji,abjk->abik", projections, projections)
         if diagonal:
@@ -613,7 +651,9 @@ class StandardCoordinates:
             ]
         )
         expansion = np.concatenate([quadratic, linear, constant[..., None]], -1)
-        return cls(projections, offsets, constants, expansion, rounding, basis)
+        return cls(
+            projections, offsets, constants, expansion, rounding, basis, radial_degrees
+        )
 
     def _expands(self, Z):
         """Whether to expand at the rows of ``Z``: the expansion is the cheaper
@@ -668,15 +708,9 @@ def _conditioned(projections, offsets, constants, sizes):
     d = projections.shape[-1]
     linear = np.einsum("abji,abj->abi", projections, offsets)
     firsts = np.repeat(np.cumsum([0, *sizes[:-1]]), sizes)
-    directions = linear - linear[:, firsts]
-    # All d right singular vectors, without the K x K left ones of a KDE.
-    _, singular, basis = np.linalg.svd(
-        directions, full_matrices=directions.shape[1] < d
-    )
-    largest = singular.max(axis=-1, initial=0.0)
-    tolerance = max(directions.shape[1:]) * _EPS * largest
+    basis, rank = _span(linear - linear[:, firsts])
     # At least one dimension, so that there are draws.
-    m = max(int(np.max(np.sum(singular > tolerance[:, None], axis=-1))), 1)
+    m = max(rank, 1)
     if m >= d:
         return None
     reduced = np.einsum("abij,akj->abik", projections, basis[:, :m])
@@ -685,6 +719,53 @@ def _conditioned(projections, offsets, constants, sizes):
     orthogonal = np.einsum("abij,akj->abik", projections, basis[:, m:])
     lost = (orthogonal**2).sum(axis=(2, 3))
     return reduced, constants - 0.5 * lost, basis[:, :m]
+
+
+def _span(directions):
+    """(right singular vectors (K_s, >= rank, d), rank): the orthonormal
+    basis whose leading rows span the (K_s, K, d) ``directions`` of every
+    stratum, rank the largest numerical rank over the strata."""
+    d = directions.shape[-1]
+    # All d right singular vectors, without the K x K left ones of a KDE.
+    _, singular, basis = np.linalg.svd(
+        directions, full_matrices=directions.shape[1] < d
+    )
+    largest = singular.max(axis=-1, initial=0.0)
+    tolerance = max(directions.shape[1:]) * _EPS * largest
+    return basis, int(np.max(np.sum(singular > tolerance[:, None], axis=-1)))
+
+
+def _radial(projections, offsets):
+    """(projections B [W_a; v_a]^T, basis [W_a; v_a]) in the radial
+    coordinates of spherical mixtures (see :class:`StandardCoordinates`), or
+    None where they would save no dimension (m + 1 >= d).
+
+    W_a spans every component's linear term B^T c (for spherical B = beta I,
+    along c itself, so |B z + c|^2 depends on z through W_a z and |z|^2
+    alone); v_a is the next right singular vector, orthogonal to them.
+    """
+    d = projections.shape[-1]
+    basis, m = _span(np.einsum("abji,abj->abi", projections, offsets))
+    if m + 1 >= d:
+        return None
+    # The sampled component's own c is 0, so m < K and the basis has m + 1 rows.
+    basis = basis[:, : m + 1]
+    return np.einsum("abij,akj->abik", projections, basis), basis
+
+
+def radial_draws(uniforms, m, degrees):
+    """(y, rho) draws of radial coordinates from uniforms of shape
+    (..., m + ceil(degrees / 2)): y = ndtri of the first m, and rho^2 =
+    -2 sum log U over the next floor(degrees / 2), a chi-square with
+    2 floor(degrees / 2) degrees of freedom, plus the square of one more
+    normal for odd ``degrees``."""
+    draws = np.empty((*uniforms.shape[:-1], m + 1))
+    ndtri(uniforms[..., :m], out=draws[..., :m])
+    squared = -2.0 * np.log(uniforms[..., m : m + degrees // 2]).sum(axis=-1)
+    if degrees % 2:
+        squared += ndtri(uniforms[..., -1]) ** 2
+    np.sqrt(squared, out=draws[..., m])
+    return draws
 
 
 def _standard_features(Z, n_features):

@@ -2,12 +2,14 @@
 
 import copy
 import itertools
+import math
 import pickle
 
 import joblib
 import numpy as np
 import pytest
 from conftest import _quad, log_pdf_1d, make_mixture, mixture_1d, quad_js, quad_kl
+from scipy import integrate
 from scipy.special import entr, ndtr
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
@@ -269,6 +271,135 @@ def test_conditional_kl_is_unbiased_and_its_standard_errors_honest(method, n_sam
     assert 0.905 <= covered <= 0.99
     # Unbiased: the mean of the runs is within 4 of its standard errors.
     assert abs(values.mean() - truth) < 4 * values.std(ddof=1) / np.sqrt(n_seeds)
+
+
+def _spherical_pair_on_a_line():
+    """Spherical P and Q (2 components each) in d = 6 whose means lie on one
+    random line, and their KL and JS by 2-D quadrature: every density is a
+    function of x1, the coordinate along the line, and s = |x|^2 - x1^2,
+    which under a component of mean t u and variance v is v times a
+    chi-square with d - 1 degrees of freedom."""
+    d = 6
+    direction = np.random.default_rng(8).normal(size=d)
+    direction /= np.linalg.norm(direction)
+    parameters = {
+        "p": ([0.4, 0.6], [-1.0, 1.0], [1.0, 0.5]),
+        "q": ([0.7, 0.3], [0.0, 2.0], [1.5, 0.7]),
+    }
+    models = {
+        name: make_mixture(w, np.outer(t, direction), v, "spherical")
+        for name, (w, t, v) in parameters.items()
+    }
+
+    # Scalar math: dblquad calls these a million times.
+    terms = {
+        name: [
+            (math.log(w) - 0.5 * d * math.log(2 * math.pi * v), t, 2 * v)
+            for w, t, v in zip(*parameters[name], strict=True)
+        ]
+        for name in parameters
+    }
+
+    def log_density(name, x1, s):
+        exponents = [c - ((x1 - t) ** 2 + s) / v2 for c, t, v2 in terms[name]]
+        top = max(exponents)
+        return top + math.log(sum(math.exp(e - top) for e in exponents))
+
+    half = (d - 1) / 2
+    log_chi2_normaliser = -half * math.log(2) - math.lgamma(half)
+
+    def expectation(name, integrand):
+        total = 0.0
+        for w, t, v in zip(*parameters[name], strict=True):
+            sd = math.sqrt(v)
+
+            def weighted(c, x1, t=t, sd=sd, v=v):
+                log_weight = (
+                    -0.5 * ((x1 - t) / sd) ** 2
+                    - math.log(sd * math.sqrt(2 * math.pi))
+                    + log_chi2_normaliser
+                    + (half - 1) * math.log(c)
+                    - c / 2
+                )
+                return math.exp(log_weight) * integrand(x1, v * c)
+
+            value, _ = integrate.dblquad(
+                weighted,
+                t - 12 * sd,
+                t + 12 * sd,
+                0.0,
+                120.0,  # P(chi-square with 5 degrees of freedom > 120) < 1e-23
+                epsabs=1e-10,
+                epsrel=1e-10,
+            )
+            total += w * value
+        return total
+
+    def log_m(x1, s):
+        log_p, log_q = log_density("p", x1, s), log_density("q", x1, s)
+        top = max(log_p, log_q)
+        return top + math.log(math.exp(log_p - top) + math.exp(log_q - top)) - LOG2
+
+    kl = expectation(
+        "p", lambda x1, s: log_density("p", x1, s) - log_density("q", x1, s)
+    )
+    js = 0.5 * sum(
+        expectation(
+            name, lambda x1, s, name=name: log_density(name, x1, s) - log_m(x1, s)
+        )
+        for name in "pq"
+    )
+    return models["p"], models["q"], {"kl": kl, "js": js}
+
+
+@pytest.fixture(scope="module")
+def spherical_pair_on_a_line():
+    return _spherical_pair_on_a_line()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_divergence.LowPrecisionWarning")
+@pytest.mark.parametrize("divergence", ["kl", "js"])
+@pytest.mark.parametrize(
+    ("method", "n_samples"), [("mc", 2000), ("stratified", 2000), ("rqmc", 4096)]
+)
+def test_radial_coordinates_are_unbiased_and_their_standard_errors_honest(
+    spherical_pair_on_a_line, divergence, method, n_samples
+):
+    # Spherical mixtures whose means lie on a line are sampled in 2
+    # dimensions, (y, rho): rho^2 from 5 chi-square degrees of freedom, which
+    # rqmc draws from 3 uniforms.
+    p, q, truth = spherical_pair_on_a_line
+    side = _montecarlo.make_side(
+        "p",
+        as_density(p, "p", needs_sampling=True),
+        as_density(q, "q", needs_sampling=True),
+        ("js", "js_marginal"),
+        method,
+        n_samples,
+        0,
+    )
+    assert side.n_dimensions == 2 and side.standard.n_uniforms == 4
+    estimate = {"kl": kl_divergence, "js": js_divergence}[divergence]
+    n_seeds = 300
+    runs = np.array(
+        [
+            estimate(
+                p,
+                q,
+                method=method,
+                n_samples=n_samples,
+                random_state=seed,
+                return_std=True,
+            )
+            for seed in range(n_seeds)
+        ]
+    )
+    values, ses = runs.T
+    covered = np.mean(np.abs(values - truth[divergence]) <= _quantile_95(method) * ses)
+    assert 0.905 <= covered <= 0.99
+    # Unbiased: the mean of the runs is within 4 of its standard errors.
+    bias = abs(values.mean() - truth[divergence])
+    assert bias < 4 * values.std(ddof=1) / np.sqrt(n_seeds)
 
 
 def _quad_side_integrals(p, q):

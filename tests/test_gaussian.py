@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import make_mixture, precision_cholesky
+from scipy import stats
 from scipy.special import logsumexp
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.neighbors import KernelDensity
@@ -13,6 +14,7 @@ from sklearn_divergence._gaussian import (
     StandardCoordinates,
     logsumexp_columns,
     pairwise_kl,
+    radial_draws,
 )
 from sklearn_divergence._models import as_density
 
@@ -383,3 +385,90 @@ def test_standard_coordinates_are_skipped_for_kernel_densities(blobs):
         )
         coordinates = StandardCoordinates.of(single, (single, other))
         assert (coordinates is None) == skipped
+
+
+@pytest.mark.parametrize("with_kde", [False, True])
+def test_radial_coordinates_give_every_component_exactly(with_kde):
+    # Spherical P (3 components) against a spherical Q (2) or a KDE (4
+    # kernels), d = 9: each component's log-probability at z equals the
+    # radial coordinates' at (W_a z, |z - W_a^T W_a z|), m = K - 1 directions.
+    rng = np.random.default_rng(5)
+    d = 9
+    p_model = make_mixture(
+        [0.2, 0.5, 0.3], rng.normal(0, 2, (3, d)), [0.5, 1.0, 2.0], "spherical"
+    )
+    if with_kde:
+        q_model = KernelDensity(bandwidth=0.7).fit(rng.normal(0, 2, (4, d)))
+    else:
+        q_model = make_mixture(
+            [0.6, 0.4], rng.normal(0, 2, (2, d)), [1.5, 0.8], "spherical"
+        )
+    p = as_density(p_model, "p", needs_sampling=True)
+    q = as_density(q_model, "q", needs_sampling=False)
+    radial = StandardCoordinates.of(p, (p, q))
+    k = p.n_components + q.n_components
+    m = k - 1
+    assert radial.n_dimensions == m + 1 and radial.radial_degrees == d - m
+    assert radial.n_uniforms == m + (d - m + 1) // 2
+    # The reference: the same components in all d standard coordinates,
+    # from the plain construction of a non-spherical twin (full covariances).
+    twin = make_mixture(
+        p_model.weights_,
+        p_model.means_,
+        np.array([c * np.eye(d) for c in p_model.covariances_]),
+    )
+    twin_density = as_density(twin, "p", needs_sampling=True)
+    reference = StandardCoordinates.of(twin_density, (twin_density, q))
+    assert reference.radial_degrees == 0 and reference.n_dimensions == d
+    strata = np.repeat(np.arange(3), 5)
+    Z = rng.normal(size=(strata.size, d)) * 1.5
+    basis = radial.basis[strata, :m]
+    y = np.einsum("nkd,nd->nk", basis, Z)
+    rho = np.linalg.norm(Z - np.einsum("nkd,nk->nd", basis, y), axis=1)
+    expected = _standard_log_probs(reference, Z, strata)
+    got = _standard_log_probs(radial, np.column_stack([y, rho]), strata)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-10)
+    assert np.ptp(expected) > 1.0
+
+
+def test_radial_coordinates_only_where_they_save_a_dimension():
+    rng = np.random.default_rng(6)
+    d = 3
+    # 3 + 2 components: 4 directions span all of d = 3.
+    p = as_density(
+        make_mixture([0.2, 0.5, 0.3], rng.normal(size=(3, d)), [1, 2, 3], "spherical"),
+        "p",
+        needs_sampling=True,
+    )
+    q = as_density(
+        make_mixture([0.5, 0.5], rng.normal(size=(2, d)), [1, 2], "spherical"),
+        "q",
+        needs_sampling=False,
+    )
+    assert StandardCoordinates.of(p, (p, q)).radial_degrees == 0
+    diag = as_density(
+        make_mixture([1.0], np.zeros((1, 9)), np.ones((1, 9)), "diag"),
+        "q",
+        needs_sampling=False,
+    )
+    wide = as_density(
+        make_mixture([1.0], np.ones((1, 9)), [1.0], "spherical"),
+        "p",
+        needs_sampling=True,
+    )
+    # A diagonal component is not a function of |z| alone.
+    assert StandardCoordinates.of(wide, (wide, diag)).radial_degrees == 0
+
+
+@pytest.mark.parametrize("degrees", [2, 7])
+def test_radial_draws_are_normal_and_chi(degrees):
+    # From uniforms: m standard normals and rho with rho^2 chi-square.
+    m = 2
+    uniforms = np.random.default_rng(degrees).random((200_000, m + (degrees + 1) // 2))
+    draws = radial_draws(uniforms, m, degrees)
+    assert draws.shape == (200_000, m + 1)
+    for column in range(m):
+        assert stats.kstest(draws[:, column], "norm").pvalue > 1e-3
+    assert stats.kstest(draws[:, m] ** 2, stats.chi2(degrees).cdf).pvalue > 1e-3
+    # Independent of y: their correlation is that of noise.
+    assert abs(np.corrcoef(draws[:, 0], draws[:, m])[0, 1]) < 0.01
