@@ -83,9 +83,9 @@ class DivergenceDisplay:
     line_ : matplotlib Line2D
         The Monte Carlo estimates.
     band_ : matplotlib PolyCollection
-        The 95% confidence band, estimate ± 2.36 standard errors: the t
-        quantile of the 7 degrees of freedom of 'rqmc', wider than 'mc' and
-        'stratified' need.
+        The confidence band, estimate ± 2.36 standard errors: 95% for 'rqmc'
+        (the t quantile of its 7 degrees of freedom), about 98% for 'mc' and
+        'stratified', which need only ± 1.96.
     approximation_lines_ : dict of matplotlib Line2D
         One line per approximation.
     bounds_band_ : matplotlib Patch or None
