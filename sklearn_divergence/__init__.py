@@ -4,6 +4,7 @@ from . import discrete
 from ._bounds import cauchy_schwarz_divergence, js_bounds, kl_bounds
 from ._closed_form import gaussian_kl_divergence
 from ._config import config_context, get_config, set_config
+from ._data_space import DataSpace
 from ._diagnostics import DegenerateFitWarning
 from ._display import DivergenceDisplay
 from ._divergence import js_distance, js_divergence, kl_divergence
@@ -15,6 +16,7 @@ from ._scorer import make_divergence_scorer
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataSpace",
     "DegenerateFitWarning",
     "DivergenceDisplay",
     "DivergenceTestResult",

@@ -343,9 +343,12 @@ def _json_report(args, divergence, test, data, names):
         interval = getattr(divergence, f"{name}_ci_", None)
         if interval is not None:
             report[name]["ci"] = list(interval)
+            report[name]["debiased"] = getattr(divergence, f"{name}_debiased_")
     report["unit"] = unit_name(args.base)
     report["n_samples"] = args.n_samples
     report["std_error_covers"] = "Monte Carlo sampling only"
+    if divergence.data_space_ is not None:
+        report["coordinates"] = divergence.data_space_.describe()
     if args.bootstrap:
         report["bootstrap"] = {
             "n_bootstrap": args.bootstrap,
@@ -358,6 +361,7 @@ def _json_report(args, divergence, test, data, names):
             "statistic": test.statistic,
             "statistic_debiased": test.statistic_debiased,
             "pvalue": test.pvalue,
+            "pvalues_by_view": test.pvalues_by_view,
             "n_permutations": test.null_distribution.size,
         }
     report["models"] = {
@@ -394,7 +398,7 @@ def _print_table(args, divergence, test, data, out):
     level = f"{divergence.confidence_level:.0%} interval"
     header = f"{'divergence':<12} {'value':>12} {'std error':>10}"
     if args.bootstrap:
-        header += f"  {level:>25}"
+        header += f"  {'bias-corrected':>14}  {level:>25}"
     print(f"{header}  ({unit})", file=out)
     summary = divergence.summary()
     for name, label in _ROWS:
@@ -402,7 +406,8 @@ def _print_table(args, divergence, test, data, out):
         line = f"{label:<12} {value:>12.6g} {std_error:>10.2g}"
         if args.bootstrap:
             low, high = getattr(divergence, f"{name}_ci_")
-            line += f"  {f'[{low:.6g}, {high:.6g}]':>25}"
+            debiased = getattr(divergence, f"{name}_debiased_")
+            line += f"  {debiased:>14.6g}  {f'[{low:.6g}, {high:.6g}]':>25}"
         print(line, file=out)
     print(
         "The standard errors cover only the Monte Carlo sampling of the fitted "
@@ -412,7 +417,14 @@ def _print_table(args, divergence, test, data, out):
     if args.bootstrap:
         print(
             f"The intervals come from {args.bootstrap} bootstrap refits of both "
-            "models (basic intervals), and cover the fitting error too.",
+            "models (basic intervals), and cover the fitting error too; they "
+            "correct the fitting bias, and so does the bias-corrected value "
+            "inside them.",
+            file=out,
+        )
+    if divergence.data_space_ is not None:
+        print(
+            f"Measured in {divergence.data_space_.describe()}.",
             file=out,
         )
     if test is not None:
@@ -422,6 +434,13 @@ def _print_table(args, divergence, test, data, out):
             f"{test.statistic_debiased:.6g} ({unit}).",
             file=out,
         )
+        if test.data_space is not None:
+            print(
+                "The test's JS is between models one EM step from the pooled "
+                "fit, a statistic for the test, so it differs from the estimate "
+                "above.",
+                file=out,
+            )
 
 
 def compare(args, out):

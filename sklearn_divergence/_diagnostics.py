@@ -47,17 +47,24 @@ class DegenerateFitWarning(UserWarning):
     --------
     >>> import warnings
     >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
     >>> from sklearn_divergence import DegenerateFitWarning, GMMDivergence
     >>> rng = np.random.default_rng(0)
     >>> X_p, X_q = rng.normal(size=(200, 3)), rng.normal(size=(200, 3))
-    >>> X_p[:, 2] = 0.0  # a constant feature
+    >>> X_p[:, 2] = 0.0  # constant in P, continuous in Q
+    >>> diagonal = GaussianMixture(covariance_type="diag")
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     divergence = GMMDivergence(n_samples=2048, random_state=0).fit(X_p, X_q)
+    ...     divergence = GMMDivergence(diagonal, n_samples=2048, random_state=0)
+    ...     divergence = divergence.fit(X_p, X_q)
     >>> caught[0].category.__name__
     'DegenerateFitWarning'
     >>> print(str(caught[0].message).split(" of components")[0])
     P's model has variance at the reg_covar floor (1e-06) in features [2]
+
+    A P whose feature really is a point mass is singular to Q, and JS is
+    then log 2 for the true distributions too; the warning says where the
+    number comes from.
     """
 
 
@@ -105,13 +112,18 @@ def starved_components(mixture, n_rows):
     """Components with fewer (weighted) rows than their covariance needs.
 
     Every component needs 2 rows, and d + 1 for a full covariance; a tied
-    covariance needs d + 1 residual degrees of freedom in all.
+    covariance needs d + 1 residual degrees of freedom in all. Components
+    with less than one row's weight are empty, not starved.
     """
     k, d = mixture.means_.shape
     if mixture.covariance_type == "tied" and n_rows - k <= d:
         return np.arange(k)
     needed = d + 1 if mixture.covariance_type == "full" else 2
-    return np.flatnonzero(mixture.weights_ * n_rows < needed)
+    rows = mixture.weights_ * n_rows
+    # Under one row's weight a component is empty rather than collapsed: a
+    # configuration chosen on pooled data has such components in a data set
+    # that lacks what they model, and they add less than 1 / n_rows of mass.
+    return np.flatnonzero((rows < needed) & (rows >= 1.0))
 
 
 def _listed(items):
@@ -139,7 +151,17 @@ def fit_problems(mixture, n_rows=None):
     if type(mixture) is not GaussianMixture:
         return []
     problems = []
-    floor = floor_variances(mixture)
+    starved = np.array([], dtype=int)
+    if n_rows is not None:
+        # A component fitted to a handful of rows collapses onto them, in
+        # every feature: that is its problem, not constant features; and an
+        # empty one (under one row) has no data to be constant in.
+        starved = np.union1d(
+            starved_components(mixture, n_rows),
+            np.flatnonzero(mixture.weights_ * n_rows < 1.0),
+        )
+    floor = floor_variances(mixture).copy()
+    floor[starved] = False
     if floor.any():
         names = _feature_names(mixture)
         features = np.flatnonzero(floor.any(axis=0))
@@ -154,7 +176,7 @@ def fit_problems(mixture, n_rows=None):
             "data and raise reg_covar"
         )
     elif mixture.covariance_type in ("full", "tied"):
-        flat = np.flatnonzero(_has_flat_direction(mixture))
+        flat = np.setdiff1d(np.flatnonzero(_has_flat_direction(mixture)), starved)
         if flat.size:
             problems.append(
                 f"a covariance eigenvalue at the reg_covar floor "
@@ -173,14 +195,17 @@ def fit_problems(mixture, n_rows=None):
             )
         starved = starved_components(mixture, n_rows)
         if starved.size:
+            rows = ", ".join(f"{w * n_rows:.3g}" for w in mixture.weights_[starved])
             problems.append(
-                f"components [{_listed(starved)}] with too few rows for their "
-                f"'{mixture.covariance_type}' covariance. Use fewer components"
+                f"components [{_listed(starved)}] that hold too few rows (weight "
+                f"x rows = {rows}) for their '{mixture.covariance_type}' "
+                "covariance, so they collapse onto those rows. Use fewer "
+                "components"
             )
     return problems
 
 
-def warn_if_degenerate(model, name, n_rows=None):
+def warn_if_degenerate(model, name, n_rows=None, stacklevel=3):
     """Warn, naming every problem of ``name``'s model (or its pipeline's last step).
 
     Called by public functions only, so that the warning points at the caller.
@@ -190,5 +215,5 @@ def warn_if_degenerate(model, name, n_rows=None):
         warnings.warn(
             f"{name}'s model has " + "; and ".join(problems) + ".",
             DegenerateFitWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

@@ -1,6 +1,6 @@
 """Fitting density models on data: one native thread per fit, reproducible seeds.
 
-Every fit the package makes (the BIC grid, the permutations of
+Every fit the package makes (the BIC search, the permutations of
 :func:`divergence_test`, the bootstrap of :class:`GMMDivergence`) goes through
 :func:`refit`. Parallelism comes from ``n_jobs`` alone: inside a fit, KMeans'
 OpenMP threads and OpenBLAS' threads spin against the other work on a busy

@@ -43,6 +43,7 @@ from ._validation import (
     check_count,
     check_flag,
     check_fraction,
+    check_max_dimensions,
     check_n_jobs,
     log_base,
     seed_entropy,
@@ -311,6 +312,8 @@ PARAMETER_CONSTRAINTS = {
     "n_bootstrap": Count(0),
     "n_permutations": Count(1),
     "confidence_level": check_fraction,
+    "dequantize": check_flag,
+    "max_dimensions": check_max_dimensions,
 }
 
 

@@ -27,6 +27,12 @@ def replicate_rng(entropy, stream, index):
     )
 
 
+def split_rows(entropy, index, n_rows, n_p):
+    """Random split ``index`` of ``n_rows`` pooled rows: n_p rows, and the rest."""
+    order = replicate_rng(entropy, PERMUTATION_STREAM, index).permutation(n_rows)
+    return order[:n_p], order[n_p:]
+
+
 def _rows(X, index):
     """Rows of an array, or of a data frame (kept, for column-aware pipelines)."""
     return X.iloc[index] if hasattr(X, "iloc") else X[index]
@@ -52,14 +58,12 @@ def permuted_divergences(template, pooled, n_p, request, n_permutations, n_jobs)
     Returns one result dict per permutation, in order.
     """
 
-    def split(index):
-        rng = replicate_rng(request.entropy, PERMUTATION_STREAM, index)
-        order = rng.permutation(pooled.shape[0])
-        return order[:n_p], order[n_p:]
-
     tasks = [
         delayed(_refitted_divergences)(
-            (template, template), (pooled, pooled), split(index), request
+            (template, template),
+            (pooled, pooled),
+            split_rows(request.entropy, index, pooled.shape[0], n_p),
+            request,
         )
         for index in range(n_permutations)
     ]
@@ -83,19 +87,47 @@ def bootstrap_divergences(templates, data, request, n_bootstrap, n_jobs):
     return run_tasks(tasks, n_jobs, "Bootstrap", "refits")
 
 
-def basic_interval(statistic, replicates, confidence_level, upper):
-    """The basic bootstrap interval, clipped to [0, upper].
+def min_replicates(confidence_level):
+    """The fewest replicates whose quantiles reach an interval's tails.
 
-    (2 T - q_high, 2 T - q_low), with q the replicates' quantiles: the
-    replicates' offsets from T mirror T's offsets from the truth, so the
-    interval corrects the plug-in bias instead of inheriting it, as the
-    percentile interval (q_low, q_high) does (Efron & Tibshirani, "An
-    Introduction to the Bootstrap", 1993, ch. 13).
+    With B replicates, the tail quantile of probability (1 - level) / 2 lies
+    beyond the smallest replicate only when B >= 1 / tail - 1 (39 for 95%):
+    with fewer, both ends are the extreme replicates, whatever the level.
+    """
+    tail = (1.0 - confidence_level) / 2.0
+    return math.ceil(1.0 / tail - 1.0 - 1e-9)
+
+
+def check_n_bootstrap(n_bootstrap, confidence_level):
+    """Reject a positive ``n_bootstrap`` too small for ``confidence_level``."""
+    needed = min_replicates(confidence_level)
+    if 0 < n_bootstrap < needed:
+        raise ValueError(
+            f"n_bootstrap={n_bootstrap} is too few replicates for "
+            f"{confidence_level:.4g} intervals: their ends are the replicates' "
+            f"{(1 - confidence_level) / 2:.4g} and {(1 + confidence_level) / 2:.4g} "
+            f"quantiles, which need n_bootstrap >= {needed} (199 or more for "
+            "stable ends); or n_bootstrap=0 for no intervals."
+        )
+
+
+def basic_interval(statistic, replicates, confidence_level, upper):
+    """The bias-corrected estimate and the basic bootstrap interval, in [0, upper].
+
+    The interval is (2 T - q_high, 2 T - q_low), with q the replicates'
+    quantiles: the replicates' offsets from T mirror T's offsets from the
+    truth, so the interval corrects the plug-in bias instead of inheriting
+    it, as the percentile interval (q_low, q_high) does (Efron & Tibshirani,
+    "An Introduction to the Bootstrap", 1993, ch. 13). The estimate that
+    goes with it is 2 T - median, corrected by the same mirror, and so
+    always inside the interval; T itself may lie above it when the bias is
+    large. Returns ``(estimate, (low, high))``.
     """
     if not math.isfinite(statistic):
-        return statistic, statistic
+        return statistic, (statistic, statistic)
     tail = (1.0 - confidence_level) / 2.0
-    q_low, q_high = np.quantile(replicates, [tail, 1.0 - tail])
+    q_low, median, q_high = np.quantile(replicates, [tail, 0.5, 1.0 - tail])
     with np.errstate(invalid="ignore"):  # an infinite replicate: low = -inf
-        low, high = 2.0 * statistic - q_high, 2.0 * statistic - q_low
-    return float(np.clip(low, 0.0, upper)), float(np.clip(high, 0.0, upper))
+        mirrored = 2.0 * statistic - np.array([q_high, median, q_low])
+    low, estimate, high = (float(np.clip(value, 0.0, upper)) for value in mirrored)
+    return estimate, (low, high)

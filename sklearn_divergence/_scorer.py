@@ -11,7 +11,7 @@ from ._request import (
     in_unit,
     validate_params,
 )
-from ._selection import fit_by_bic
+from ._selection import fit_default
 from ._validation import (
     check_data,
     check_names_match,
@@ -80,7 +80,7 @@ class DivergenceScorer:
         transformed = check_data(
             transformers.transform(self.reference_data), "transformed reference"
         )
-        fitted = fit_by_bic(transformed, random_state=fit_seed(self.entropy, 0))
+        fitted = fit_default(transformed, random_state=fit_seed(self.entropy, 0))
         return as_density(fitted, _NAMES[1], needs_sampling=True)
 
     def __call__(self, estimator, X=None, y=None):
@@ -232,7 +232,7 @@ n_features)
         "reference",
         "a fitted density estimator or array-like of shape (n_samples, n_features)",
     )
-    fitted = fit_by_bic(data, random_state=fit_seed(entropy, 0))
+    fitted = fit_default(data, random_state=fit_seed(entropy, 0))
     density = as_density(fitted, _NAMES[1], needs_sampling=True)
     check_density_for_method(method, density, _NAMES[1], n_samples, sampled=sampled)
     # The data as given, so that pipelines fitted on data frames see columns.

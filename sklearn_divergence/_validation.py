@@ -19,6 +19,17 @@ def check_count(value, name, minimum, maximum=None):
     return int(value)
 
 
+def check_max_dimensions(value, name):
+    """'auto', None, or an int >= 1."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(
+            f"{name} must be 'auto', None or an integer >= 1, got {value!r}."
+        )
+    return int(value)
+
+
 def check_flag(value, name):
     """A bool (or numpy bool). Strings such as "False" would count as True."""
     if not isinstance(value, bool | np.bool_):

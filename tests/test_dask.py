@@ -27,7 +27,9 @@ def _results(p, q, n_jobs=None):
     rng = np.random.default_rng(1)
     X_p, X_q = rng.normal(0, 1, (80, 2)), rng.normal(0.3, 1, (60, 2))
     test = divergence_test(X_p, X_q, n_permutations=6, n_samples=2048, **options)
-    bootstrap = GMMDivergence(n_samples=2048, n_bootstrap=4, **options).fit(X_p, X_q)
+    bootstrap = GMMDivergence(
+        n_samples=2048, n_bootstrap=9, confidence_level=0.8, **options
+    ).fit(X_p, X_q)
     return {
         "test": (test.statistic, test.pvalue, test.null_distribution.tolist()),
         "bootstrap": {

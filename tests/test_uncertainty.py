@@ -23,9 +23,10 @@ from sklearn_divergence import (
     gaussian_kl_divergence,
     js_divergence,
 )
+from sklearn_divergence._data_space import ROWS_PER_PARAMETER
 from sklearn_divergence._diagnostics import floor_variances, n_free_parameters
 from sklearn_divergence._fitting import refit, seeded
-from sklearn_divergence._selection import fit_by_bic
+from sklearn_divergence._selection import choose_mixture
 
 # One full Gaussian: KL between two of them has a closed form, so a test on it
 # needs no Monte Carlo and costs only its fits.
@@ -126,13 +127,14 @@ def test_refits_run_em_to_convergence():
         return z
 
     X_p, X_q = sample(0.0), sample(0.9)
-    result = divergence_test(X_p, X_q, n_permutations=1, n_samples=8192, random_state=0)
+    divergence = GMMDivergence(n_samples=8192, random_state=0).fit(X_p, X_q)
+    space = divergence.data_space_
     converged = [
-        clone(model).set_params(tol=1e-12, max_iter=10_000).fit(X)
-        for model, X in ((result.estimator_p, X_p), (result.estimator_q, X_q))
+        clone(model).set_params(tol=1e-12, max_iter=10_000).fit(space.transform(X))
+        for model, X in ((divergence.estimator_p_, X_p), (divergence.estimator_q_, X_q))
     ]
     full = js_divergence(*converged, n_samples=8192, random_state=0)
-    assert abs(result.statistic - full) < 1e-3
+    assert abs(divergence.js_ - full) < 1e-3
 
 
 def test_js_distance_is_debiased_on_the_js_scale():
@@ -172,8 +174,8 @@ def test_default_configuration_is_chosen_on_the_pooled_data():
     X_p, X_q = blobs[::2], blobs[1::2]
     result = divergence_test(X_p, X_q, n_permutations=9, n_samples=2048, random_state=0)
     assert result.estimator_p.n_components == result.estimator_q.n_components == 2
-    # Every refit starts from the pooled fit: no KMeans, no random start.
-    assert result.estimator_p.means_init is not None
+    # One EM step from the pooled fit: no KMeans, no random start.
+    assert result.estimator_p.n_iter_ == 1
 
 
 def test_bit_identical_across_n_jobs():
@@ -185,7 +187,9 @@ def test_bit_identical_across_n_jobs():
     assert serial.statistic == parallel.statistic
     assert np.array_equal(serial.null_distribution, parallel.null_distribution)
     assert serial.pvalue == parallel.pvalue
-    estimator = GMMDivergence(n_samples=2048, n_bootstrap=6, random_state=11)
+    estimator = GMMDivergence(
+        n_samples=2048, n_bootstrap=9, confidence_level=0.8, random_state=11
+    )
     one = estimator.set_params(n_jobs=1).fit(X_p, X_q)
     distributions = dict(one.bootstrap_distribution_)
     intervals = one.js_ci_, one.kl_ci_
@@ -243,7 +247,9 @@ def test_bootstrap_intervals_cover_the_truth():
 def test_bootstrap_attributes():
     rng = np.random.default_rng(9)
     X_p, X_q = rng.normal(0, 1, (80, 2)), rng.normal(0.4, 1, (80, 2))
-    divergence = GMMDivergence(n_samples=2048, n_bootstrap=9, random_state=0)
+    divergence = GMMDivergence(
+        n_samples=2048, n_bootstrap=9, confidence_level=0.8, random_state=0
+    )
     divergence.fit(X_p, X_q)
     for name in ("kl", "kl_reverse", "js", "js_distance"):
         low, high = getattr(divergence, f"{name}_ci_")
@@ -261,13 +267,23 @@ def test_bootstrap_attributes():
 
 
 def test_constant_feature_warns_and_names_it():
+    # Constant in P only, and continuous in Q: P's diagonal model sits at the
+    # variance floor there. Both entry points warn alike.
     rng = np.random.default_rng(10)
     X_p, X_q = rng.normal(size=(200, 4)), rng.normal(size=(200, 4))
     X_p[:, 2] = 1.0
+    diagonal = GaussianMixture(1, covariance_type="diag")
     with pytest.warns(DegenerateFitWarning, match=r"P's model has variance at the "):
-        GMMDivergence(n_samples=2048, random_state=0).fit(X_p, X_q)
+        GMMDivergence(diagonal, n_samples=2048, random_state=0).fit(X_p, X_q)
     with pytest.warns(DegenerateFitWarning, match=r"in features \[2\]") as caught:
-        divergence_test(X_p, X_q, n_permutations=3, n_samples=2048, random_state=0)
+        divergence_test(
+            X_p,
+            X_q,
+            estimator=diagonal,
+            n_permutations=3,
+            n_samples=2048,
+            random_state=0,
+        )
     message = str(caught[0].message)
     assert message.startswith("X_p's model") and "VarianceThreshold" in message
 
@@ -287,16 +303,22 @@ def test_supported_data_do_not_warn():
         GMMDivergence(n_samples=2048, random_state=0).fit(X_p, X_q)
 
 
-def test_bic_never_chooses_more_parameters_than_rows():
+def test_bic_never_chooses_parameters_near_the_rows():
     # Like the two halves of a digits class: 90 rows of 40 features.
     rng = np.random.default_rng(13)
     X = rng.normal(size=(90, 40)) * np.geomspace(0.1, 10, 40)
-    model = fit_by_bic(X, random_state=0)
-    k, d = model.means_.shape
-    assert n_free_parameters(k, d, model.covariance_type) < 90
     # The pooled data of a test are larger; the parts must still be supported.
-    model = fit_by_bic(np.vstack([X, X + 0.1]), random_state=0, n_rows=90)
-    assert n_free_parameters(k, d, model.covariance_type) < 90
+    for data in (X, np.vstack([X, X + 0.1])):
+        model = choose_mixture(data, n_rows=90, random_state=0)
+        k, d = model.means_.shape
+        parameters = n_free_parameters(k, d, model.covariance_type)
+        # One spherical Gaussian is always allowed: it is the simplest model.
+        simplest = (k, model.covariance_type) == (1, "spherical")
+        assert simplest or parameters * ROWS_PER_PARAMETER <= 90
+    # 90 rows of 10 features afford more than one spherical Gaussian.
+    model = choose_mixture(X[:, :10], n_rows=90, random_state=0)
+    k, d = model.means_.shape
+    assert n_free_parameters(k, d, model.covariance_type) * ROWS_PER_PARAMETER <= 90
 
 
 def test_bic_skips_components_collapsed_onto_a_discrete_value():
@@ -304,7 +326,7 @@ def test_bic_skips_components_collapsed_onto_a_discrete_value():
     X = np.column_stack([5.0 * rng.integers(0, 2, 400), rng.normal(size=400)])
     collapsed = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
     assert floor_variances(collapsed).any()  # what BIC would otherwise prefer
-    chosen = fit_by_bic(X, random_state=0)
+    chosen = choose_mixture(X, n_rows=400, random_state=0)
     assert collapsed.bic(X) < chosen.bic(X)
     assert not floor_variances(chosen).any()
 
@@ -330,7 +352,9 @@ def test_every_fit_runs_single_threaded():
     X_p, X_q = rng.normal(size=(60, 2)), rng.normal(size=(60, 2))
     estimator = _ThreadRecordingMixture(1, random_state=0)
     divergence_test(X_p, X_q, estimator=estimator, divergence="kl", n_permutations=3)
-    GMMDivergence(estimator, n_samples=2048, n_bootstrap=2).fit(X_p, X_q)
+    GMMDivergence(estimator, n_samples=2048, n_bootstrap=3, confidence_level=0.5).fit(
+        X_p, X_q
+    )
     refit(estimator, X_p)
     assert len(_ThreadRecordingMixture.seen) >= 15
     assert set(_ThreadRecordingMixture.seen) == {1}
