@@ -181,8 +181,9 @@ def divergence_test(
         Monte Carlo points per sampled model and per split. Their error only
         needs to be small compared with the spread of the null distribution:
         at 4096 randomised quasi-Monte Carlo points the standard error of JS
-        was about 5e-7 nats between 4-component mixtures in 10 dimensions,
-        against a null spread of 1e-4 nats at 100 000 rows per side.
+        was about 5e-7 nats between 4-component mixtures in 10 dimensions
+        fitted to 100 000 rows per side, where the null distribution's
+        spread is in ``benchmarks/realdata.md``.
     base : float, default=None
         Logarithm base of ``statistic``: None for nats, 2 for bits.
     random_state : int, RandomState instance, Generator or None, default=None
@@ -250,11 +251,10 @@ def divergence_test(
     covariance, a monotone function of the Mahalanobis distance between the
     parts' means, as in Hotelling's test). Each split's p-value in each view
     is its share of splits with a divergence at least as large, the combined
-    statistic is the smallest of
-    them, and ``pvalue`` is the share of splits whose combined statistic is
-    at most the observed one: the min-p method of Westfall & Young [3]_,
-    exact for the same reason. ``statistic`` and ``null_distribution`` are
-    the 'mixture' view's.
+    statistic is the smallest of them, and ``pvalue`` is the share of splits
+    whose combined statistic is at most the observed one: the min-p method
+    of Westfall & Young [3]_, exact for the same reason. ``statistic`` and
+    ``null_distribution`` are the 'mixture' view's.
 
     Cost: with ``estimator=None``, one configuration search on at most
     8 192 pooled rows, one fit to the pooled rows, and per split two
