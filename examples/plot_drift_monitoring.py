@@ -14,8 +14,8 @@ That noise is the main difficulty: two batches from one distribution never
 give a divergence of exactly 0, because each model is fitted to a few hundred
 points. The Monte Carlo standard error of the divergence says nothing about
 it (it covers only the sampling of the fitted models). The permutation test
-measures it directly, by refitting the models on random splits of the pooled
-rows, and gives a p-value and a debiased divergence.
+measures it directly, by modelling random splits of the pooled rows the same
+way, and gives a p-value and a debiased divergence.
 """
 
 # %%
@@ -58,12 +58,13 @@ batches = [
 # --------------------------------------
 # For each batch, ``divergence_test`` chooses a Gaussian mixture by BIC on the
 # reference and the batch pooled together, fits it to each, and measures the
-# JS divergence between the two fits (in bits, between 0 and 1). It then
+# JS divergence between the two models (in bits, between 0 and 1). It then
 # splits the pooled rows at random, 99 times, into parts of the original
-# sizes and refits: the divergences of these splits are what fitting noise
-# alone gives. The p-value is the fraction of splits (counting the observed
-# one) with a divergence at least as large, and the debiased JS subtracts
-# their mean, the bias that fitting noise adds. A batch is flagged at
+# sizes and models each part the same way: the divergences of these splits
+# are what fitting noise alone gives. The p-value is the fraction of splits
+# (counting the observed one) with a divergence at least as large, and the
+# debiased JS subtracts their mean, the bias that fitting noise adds. A
+# batch is flagged at
 # alpha = 0.05.
 
 alpha = 0.05
@@ -94,8 +95,9 @@ for index, (shift, result) in enumerate(zip(shifts, results, strict=True)):
 # are large and their debiased JS is close to 0 (it can be negative: it is an
 # estimate centred on the truth, not a divergence). The moved batches give
 # divergences that few or no random splits reach: a shift of half a standard
-# deviation of the moving blob (batch 3) is flagged with p = 0.03, and larger
-# shifts get 0.01, the smallest p-value possible with 99 permutations.
+# deviation of the moving blob (batch 3) gets p = 0.07, just short of the
+# flag, a whole standard deviation (batch 4) p = 0.02, and larger shifts
+# 0.01, the smallest p-value possible with 99 permutations.
 #
 # Each batch without drift still has a 5% chance of being flagged at
 # alpha = 0.05. A monitor that tests many batches should correct for their
