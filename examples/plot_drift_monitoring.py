@@ -57,15 +57,15 @@ batches = [
 # Test every batch against the reference
 # --------------------------------------
 # For each batch, ``divergence_test`` chooses a Gaussian mixture by BIC on the
-# reference and the batch pooled together, fits it to each, and measures the
-# JS divergence between the two models (in bits, between 0 and 1). It then
+# reference and the batch pooled together, fits it to the pooled rows, takes
+# one EM step from that fit for each of the two, and measures the JS
+# divergence between the two models (in bits, between 0 and 1). It then
 # splits the pooled rows at random, 99 times, into parts of the original
 # sizes and models each part the same way: the divergences of these splits
 # are what fitting noise alone gives. The p-value is the fraction of splits
 # (counting the observed one) with a divergence at least as large, and the
 # debiased JS subtracts their mean, the bias that fitting noise adds. A
-# batch is flagged at
-# alpha = 0.05.
+# batch is flagged at alpha = 0.05.
 
 alpha = 0.05
 results = [
