@@ -73,7 +73,7 @@ results = [
         X_reference,
         X_batch,
         n_permutations=99,
-        n_samples=4_096,
+        n_samples=1_024,
         base=2,
         random_state=0,
         n_jobs=-1,
