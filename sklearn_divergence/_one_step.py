@@ -46,7 +46,7 @@ References
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, solve_triangular
+from scipy.linalg import solve_triangular
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.parallel import delayed
 
@@ -105,8 +105,7 @@ def _sums(X, responsibilities, full):
 
 def _precision_cholesky(covariance):
     """The upper factor U with U U^T = inverse(covariance), by two triangular steps."""
-    lower, _ = cho_factor(covariance, lower=True)
-    lower = np.tril(lower)
+    lower = np.linalg.cholesky(covariance)
     return solve_triangular(lower, np.eye(len(covariance)), lower=True).T
 
 
@@ -231,12 +230,10 @@ def _precision_factors(covariances, kind):
 _BATCH = 16
 
 
-def _split_statistics(models, rows, request):
+def _split_statistics(models, rows, request, pairs=None):
     """{view: {divergence: (value, std_error)}} between a split's two parts."""
-    return {
-        view: request.between(*pair, warn=False)
-        for view, pair in models.pairs(rows).items()
-    }
+    pairs = models.pairs(rows) if pairs is None else pairs
+    return {view: request.between(*pair, warn=False) for view, pair in pairs.items()}
 
 
 def _batch(models, request, indices, n_p):
@@ -266,10 +263,7 @@ def permuted_view_statistics(models, n_p, request, n_permutations, n_jobs):
     ]
 
 
-def observed_models(models, n_p):
-    """The 'mixture' view's models of the observed split (its first n_p rows)."""
-    return models.pairs(np.arange(n_p))["mixture"]
-
-
-def observed_view_statistics(models, n_p, request):
-    return _split_statistics(models, np.arange(n_p), request)
+def observed_split(models, n_p, request):
+    """The observed split (the first n_p rows): its 'mixture' models and statistics."""
+    pairs = models.pairs(np.arange(n_p))
+    return pairs["mixture"], _split_statistics(models, None, request, pairs)

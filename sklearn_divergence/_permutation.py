@@ -14,8 +14,7 @@ from ._fitting import fit_seed, refit, seeded
 from ._models import check_density_estimator
 from ._one_step import (
     OneStepModels,
-    observed_models,
-    observed_view_statistics,
+    observed_split,
     permuted_view_statistics,
 )
 from ._request import DivergenceRequest, estimated, in_unit, validate_params
@@ -332,9 +331,8 @@ def divergence_test(
             models = OneStepModels(refit(chosen, pooled), pooled)
         # The observed split first: it warns about the models before the
         # permutations start.
-        model_p, model_q = observed_models(models, n_p)
+        (model_p, model_q), observed = observed_split(models, n_p, request)
         _warn_if_degenerate(model_p, model_q, n_p, n_q)
-        observed = observed_view_statistics(models, n_p, request)
         null = permuted_view_statistics(models, n_p, request, n_permutations, n_jobs)
     else:
         space, template = None, seeded(estimator, fit_seed(entropy, 0))
